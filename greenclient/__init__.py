@@ -1,0 +1,89 @@
+"""greenclient: JSON messages over TCP for eventlet applications.
+
+Importing greenclient calls ``eventlet.monkey_patch()`` first, so import it
+before anything that creates locks, sockets or threads. Then::
+
+    import greenclient
+
+    with greenclient.connect("localhost", 8000) as client:
+        client.send({"action": "move", "x": 1})
+        for message in client:
+            print(message)
+
+The architecture, one module each: :mod:`~greenclient.framing` and
+:mod:`~greenclient.codec` (no I/O) are joined by :mod:`~greenclient.protocol`;
+:mod:`~greenclient.client` holds everything eventlet-specific;
+:mod:`~greenclient.errors` is the exception tree; :mod:`~greenclient.server` is
+the reference server; :mod:`~greenclient.demo` the demo program.
+"""
+
+import eventlet
+
+eventlet.monkey_patch()
+
+from .client import (  # noqa: E402
+    END,
+    Connected,
+    ConnectionState,
+    Disconnected,
+    GreenClient,
+    KeepAlive,
+    ReconnectPolicy,
+    Stats,
+    connect,
+)
+from .codec import BytesCodec, Codec, JsonCodec, TextCodec  # noqa: E402
+from .errors import (  # noqa: E402
+    ConnectError,
+    ConnectionClosed,
+    DecodeError,
+    EncodeError,
+    FrameTooLarge,
+    GreenClientError,
+    JSONStreamError,
+    PartialFrame,
+    ProtocolError,
+    ReadIdleTimeout,
+    SendTimeout,
+)
+from .framing import (  # noqa: E402
+    DelimiterFramer,
+    Framer,
+    JSONStreamFramer,
+    LengthPrefixFramer,
+)
+from .protocol import MessageProtocol  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "END",
+    "BytesCodec",
+    "Codec",
+    "ConnectError",
+    "Connected",
+    "ConnectionClosed",
+    "ConnectionState",
+    "DecodeError",
+    "DelimiterFramer",
+    "Disconnected",
+    "EncodeError",
+    "FrameTooLarge",
+    "Framer",
+    "GreenClient",
+    "GreenClientError",
+    "JSONStreamError",
+    "JSONStreamFramer",
+    "JsonCodec",
+    "KeepAlive",
+    "LengthPrefixFramer",
+    "MessageProtocol",
+    "PartialFrame",
+    "ProtocolError",
+    "ReadIdleTimeout",
+    "ReconnectPolicy",
+    "SendTimeout",
+    "Stats",
+    "TextCodec",
+    "connect",
+]

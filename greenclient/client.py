@@ -1,0 +1,698 @@
+"""GreenClient: the socket, the listener green thread, the queue and the send lock.
+
+Everything eventlet-specific in greenclient lives in this module. The framing
+and decoding are done by :class:`~greenclient.protocol.MessageProtocol`, which
+does no I/O.
+
+Invariants:
+
+* One green thread (the *runner*) owns the socket's reading side. It connects
+  (and reconnects), runs ``on_connect``, then loops recv -> protocol -> queue.
+  When it ends, for whatever reason, its ``finally`` marks the client closed and
+  wakes every green thread blocked in ``get()``, iteration or ``send()``.
+* A frame is written whole under one semaphore, so any number of green threads
+  may call ``send()`` at once; frames never interleave.
+* ``client.queue`` carries, in order: decoded messages; :class:`Connected` and
+  :class:`Disconnected` events when ``events=True``; and finally :data:`END`
+  once the connection is over for good.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import logging
+import random
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import eventlet
+import greenlet
+import eventlet.event
+import eventlet.greenthread
+import eventlet.queue
+import eventlet.semaphore
+import eventlet.timeout
+
+from .codec import Codec, CodecName
+from .errors import (
+    ConnectError,
+    ConnectionClosed,
+    DecodeError,
+    FrameTooLarge,
+    GreenClientError,
+    JSONStreamError,
+    PartialFrame,
+    ProtocolError,
+    ReadIdleTimeout,
+    SendTimeout,
+)
+from .framing import DEFAULT_MAX_FRAME_SIZE, Framer, FramingName
+from .protocol import MessageProtocol
+
+__all__ = [
+    "END",
+    "Connected",
+    "ConnectionState",
+    "Disconnected",
+    "GreenClient",
+    "KeepAlive",
+    "ReconnectPolicy",
+    "Stats",
+    "connect",
+]
+
+logger = logging.getLogger("greenclient")
+
+DEFAULT_MAXSIZE: Final = 4096
+DEFAULT_RECV_SIZE: Final = 64 * 1024
+
+
+class _End:
+    """The type of :data:`END`."""
+
+    _instance: _End | None = None
+
+    def __new__(cls) -> _End:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "greenclient.END"
+
+    def __reduce__(self) -> str:
+        return "END"
+
+
+#: Put on ``client.queue`` once the connection is over for good. ``get()`` and
+#: iteration turn it into ``ConnectionClosed``; read it yourself only if you
+#: consume ``client.queue`` directly.
+END: Final = _End()
+
+
+class ConnectionState(enum.Enum):
+    """Where a client is in its life."""
+
+    NEW = "new"  #: created, connect() not called yet
+    CONNECTING = "connecting"  #: opening the first connection
+    OPEN = "open"  #: connected; messages flow
+    RECONNECTING = "reconnecting"  #: lost the connection, trying again
+    CLOSED = "closed"  #: over for good
+
+
+@dataclass(frozen=True)
+class Connected:
+    """Event: a connection opened (``events=True`` puts it on the queue).
+
+    ``reconnect`` is False for the first connection and True for later ones.
+    """
+
+    host: str
+    port: int
+    reconnect: bool
+
+
+@dataclass(frozen=True)
+class Disconnected:
+    """Event: a connection ended. ``reason`` is the error, or None for a clean EOF/close."""
+
+    reason: BaseException | None
+    will_reconnect: bool
+
+
+@dataclass(frozen=True)
+class ReconnectPolicy:
+    """How the client reconnects: exponential backoff with full jitter.
+
+    The n-th consecutive attempt (n = 0, 1, ...) waits a random time between 0
+    and ``min(max_delay, initial_delay * multiplier ** n)``. The count goes back
+    to 0 only after a connection has stayed up for ``reset_after`` seconds, so a
+    server that accepts and drops at once still sees growing delays.
+
+    Args:
+        initial_delay: the cap of the first delay, in seconds.
+        max_delay: the largest delay, in seconds.
+        multiplier: growth of the cap per failed attempt.
+        max_attempts: give up after this many consecutive failed attempts
+            (None: no limit).
+        max_elapsed: give up after trying for this many seconds since the
+            connection was lost (None: no limit).
+        reset_after: seconds a connection must stay up to reset the backoff.
+        retry_initial: ``connect()`` retries the first connection too, with the
+            same policy, before it raises ``ConnectError``.
+
+    Errors that retrying cannot fix (a name that does not resolve, a TLS
+    certificate that does not verify) end the retries at once.
+    """
+
+    initial_delay: float = 0.1
+    max_delay: float = 30.0
+    multiplier: float = 2.0
+    max_attempts: int | None = None
+    max_elapsed: float | None = None
+    reset_after: float = 5.0
+    retry_initial: bool = False
+
+    def __post_init__(self) -> None:
+        if self.initial_delay < 0 or self.max_delay < 0 or self.multiplier < 1:
+            raise ValueError("delays must be >= 0 and multiplier >= 1")
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Return the wait before attempt number ``attempt`` (0-based)."""
+        cap = min(self.max_delay, self.initial_delay * self.multiplier ** min(attempt, 64))
+        return (rng or random).uniform(0.0, cap)
+
+
+@dataclass(frozen=True)
+class KeepAlive:
+    """TCP keepalive settings; applied where the OS has the option.
+
+    A peer that vanishes without a FIN or RST (cable pulled, host gone) is
+    noticed after about ``idle + interval * count`` seconds of silence.
+    """
+
+    idle: int = 60
+    interval: int = 10
+    count: int = 5
+
+
+@dataclass
+class Stats:
+    """Counters of one client; they only ever grow."""
+
+    messages_received: int = 0
+    bytes_received: int = 0
+    messages_sent: int = 0
+    bytes_sent: int = 0
+    #: frames skipped, by error kind
+    frames_too_large: int = 0
+    decode_errors: int = 0
+    partial_frames: int = 0
+    stream_errors: int = 0
+    #: connections opened, and how many of them were reconnections
+    connects: int = 0
+    reconnects: int = 0
+    disconnects: int = 0
+    callback_errors: int = 0
+    errors_by_kind: dict[str, int] = field(default_factory=dict)
+
+    def count_error(self, error: ProtocolError) -> None:
+        """Count one skipped frame under its kind."""
+        if isinstance(error, FrameTooLarge):
+            self.frames_too_large += 1
+        elif isinstance(error, DecodeError):
+            self.decode_errors += 1
+        elif isinstance(error, PartialFrame):
+            self.partial_frames += 1
+        elif isinstance(error, JSONStreamError):
+            self.stream_errors += 1
+        kind = type(error).__name__
+        self.errors_by_kind[kind] = self.errors_by_kind.get(kind, 0) + 1
+
+
+def _default_on_error(error: ProtocolError) -> None:
+    logger.warning("greenclient: %s", error)
+
+
+_NOT_RETRYABLE_GAI: Final = {
+    getattr(socket, name) for name in ("EAI_NONAME", "EAI_FAIL", "EAI_SERVICE") if hasattr(socket, name)
+}
+
+
+def _map_connect_error(exc: BaseException, host: str, port: int) -> ConnectError:
+    """Turn what opening a connection raised into a ConnectError (the one place that does)."""
+    where = f"{host}:{port}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return ConnectError(f"TLS certificate of {where} not accepted: {exc}", retryable=False)
+    if isinstance(exc, ssl.SSLError):
+        return ConnectError(f"TLS handshake with {where} failed: {exc}", retryable=False)
+    if isinstance(exc, socket.gaierror):
+        retryable = exc.errno not in _NOT_RETRYABLE_GAI
+        return ConnectError(f"cannot resolve {host!r}: {exc}", retryable=retryable)
+    if isinstance(exc, (TimeoutError, eventlet.timeout.Timeout)):
+        return ConnectError(f"connecting to {where} timed out")
+    if isinstance(exc, ConnectionRefusedError):
+        return ConnectError(f"connection to {where} refused")
+    return ConnectError(f"cannot connect to {where}: {exc}")
+
+
+def _set_keepalive(sock: socket.socket, keepalive: KeepAlive) -> None:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (
+        ("TCP_KEEPIDLE", keepalive.idle),
+        ("TCP_KEEPINTVL", keepalive.interval),
+        ("TCP_KEEPCNT", keepalive.count),
+    ):
+        option = getattr(socket, name, None)
+        if option is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, option, value)
+
+
+def _shutdown(sock: socket.socket | None) -> None:
+    """Close ``sock`` so that a green thread blocked in recv() on it wakes up."""
+    if sock is None:
+        return
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(OSError):
+        sock.close()
+
+
+class GreenClient:
+    """A connection to a message server, read by a listener green thread.
+
+    Args:
+        host, port: the server, ``localhost:8000`` by default.
+        delimiter: ends each frame with ``framing="delimiter"``; ``str`` (UTF-8)
+            or ``bytes``, one byte or more. Default ``"~"``.
+        framing: ``"delimiter"`` (default), ``"json"`` (consecutive JSON values
+            with no delimiter) or ``"length"`` (4-byte big-endian length prefix),
+            or a framer object (see :mod:`greenclient.framing`).
+        codec: ``"json"`` (default), ``"text"``, ``"bytes"`` or a codec object,
+            e.g. ``JsonCodec.orjson()``.
+        max_frame_size: the largest frame accepted; longer ones are reported as
+            ``FrameTooLarge`` and discarded without being stored. Default 1 MiB.
+        maxsize: capacity of ``client.queue`` (default 4096 messages). When it is
+            full the listener waits, and TCP makes the server wait in turn, so a
+            slow reader bounds memory instead of growing it.
+        on_error: called with each ``ProtocolError`` (a rejected frame), in the
+            listener green thread. Default: a warning on the ``greenclient``
+            logger. An exception it raises is logged and ignored.
+        recv_size: bytes asked of each ``recv`` (default 64 KiB).
+        connect_timeout: seconds to open a connection, TLS handshake included.
+        reconnect: False (default), True for the default :class:`ReconnectPolicy`,
+            or a policy.
+        on_connect: called as ``on_connect(client)`` after every connection and
+            reconnection, in the listener green thread, before ``send()`` calls
+            waiting for the connection go ahead: the place to send a hello.
+        on_disconnect: called as ``on_disconnect(client, reason)`` whenever a
+            connection ends.
+        events: also put :class:`Connected` / :class:`Disconnected` on the queue,
+            in order with the messages.
+        send_timeout: seconds ``send()`` waits for a connection while
+            (re)connecting before raising ``SendTimeout``; None waits as long as
+            the client tries to reconnect.
+        read_idle_timeout: seconds without any byte received after which the
+            connection is treated as dead (``ReadIdleTimeout``); None: never.
+        keepalive: TCP keepalive settings, on by default; None turns it off.
+        ssl_context: wrap the connection in TLS with this context (certificates
+            are verified by ``ssl.create_default_context()``'s defaults).
+        server_hostname: the name to verify the certificate against (default
+            ``host``).
+        yield_every: the listener yields to other green threads after each
+            ``recv`` (eventlet's ``recv`` does not yield while data is waiting);
+            kept for tests, leave it True.
+    """
+
+    def __init__(
+        self,
+        host: str = "localhost",
+        port: int = 8000,
+        *,
+        delimiter: str | bytes = "~",
+        framing: FramingName | Framer = "delimiter",
+        codec: CodecName | Codec = "json",
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        maxsize: int = DEFAULT_MAXSIZE,
+        on_error: Callable[[ProtocolError], Any] | None = None,
+        recv_size: int = DEFAULT_RECV_SIZE,
+        connect_timeout: float | None = 10.0,
+        reconnect: bool | ReconnectPolicy = False,
+        on_connect: Callable[[GreenClient], Any] | None = None,
+        on_disconnect: Callable[[GreenClient, BaseException | None], Any] | None = None,
+        events: bool = False,
+        send_timeout: float | None = None,
+        read_idle_timeout: float | None = None,
+        keepalive: KeepAlive | None = KeepAlive(),
+        ssl_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+        yield_every: bool = True,
+    ):
+        if maxsize < 1:
+            raise ValueError("maxsize must be at least 1 (eventlet's Queue(0) is a channel)")
+        if recv_size < 1:
+            raise ValueError("recv_size must be at least 1")
+        self.host = host
+        self.port = port
+        self.protocol = MessageProtocol(
+            framing=framing, codec=codec, delimiter=delimiter, max_frame_size=max_frame_size
+        )
+        self.queue: eventlet.queue.Queue[Any] = eventlet.queue.Queue(maxsize)
+        self.stats = Stats()
+        self.state = ConnectionState.NEW
+        self.policy: ReconnectPolicy | None = (
+            ReconnectPolicy() if reconnect is True else (reconnect or None)
+        )
+        self._on_error = on_error or _default_on_error
+        self._on_connect = on_connect
+        self._on_disconnect = on_disconnect
+        self._events = events
+        self._recv_size = recv_size
+        self._connect_timeout = connect_timeout
+        self._send_timeout = send_timeout
+        self._read_idle_timeout = read_idle_timeout
+        self._keepalive = keepalive
+        self._ssl_context = ssl_context
+        self._server_hostname = server_hostname
+        self._yield = yield_every
+        self._rng = random.Random()
+        self._sock: socket.socket | None = None
+        self._send_lock = eventlet.semaphore.Semaphore(1)
+        # Fired when sends may go ahead (connected and on_connect done) or the
+        # client closed; replaced by a fresh one whenever the connection is lost.
+        self._ready = eventlet.event.Event()
+        self._runner: eventlet.greenthread.GreenThread | None = None
+        self._closing = False
+        self._attempt = 0  # consecutive reconnect attempts, for the backoff
+        self.close_reason: BaseException | None = None
+        #: Seconds waited before each reconnect attempt, most recent last (bounded).
+        self.reconnect_delays: list[float] = []
+
+    # -- opening -----------------------------------------------------------------
+
+    def connect(self) -> GreenClient:
+        """Open the connection and start the listener green thread.
+
+        Returns:
+            The client itself, so ``client = GreenClient(...).connect()`` works.
+
+        Raises:
+            ConnectError: the connection could not be opened (after the retries
+                of a policy with ``retry_initial=True``).
+            GreenClientError: the client was already connected or closed.
+        """
+        if self.state is not ConnectionState.NEW:
+            raise GreenClientError(f"connect() on a client that is {self.state.value}")
+        self.state = ConnectionState.CONNECTING
+        try:
+            if self.policy is not None and self.policy.retry_initial:
+                sock = self._connect_with_retries(time.monotonic())
+            else:
+                sock = self._open()
+        except BaseException as exc:
+            self._finish(exc)
+            raise
+        # Start the listener last, once every attribute it uses exists.
+        self._sock = sock
+        self._runner = eventlet.spawn(self._run, sock)
+        return self
+
+    def _open(self) -> socket.socket:
+        """Open one connection (TCP, keepalive, TLS), or raise ConnectError."""
+        sock: socket.socket | None = None
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=self._connect_timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._keepalive is not None:
+                _set_keepalive(sock, self._keepalive)
+            if self._ssl_context is not None:
+                sock = self._ssl_context.wrap_socket(
+                    sock, server_hostname=self._server_hostname or self.host
+                )
+            sock.settimeout(None)
+            return sock
+        except (OSError, eventlet.timeout.Timeout) as exc:
+            _shutdown(sock)
+            raise _map_connect_error(exc, self.host, self.port) from exc
+
+    def _connect_with_retries(self, lost_at: float) -> socket.socket:
+        """Try to connect following the policy; raise the last ConnectError on giving up.
+
+        ``self._attempt`` carries the backoff count across reconnections; the
+        runner resets it only after a connection stayed up ``reset_after`` seconds.
+        """
+        policy = self.policy
+        assert policy is not None
+        tries = 0
+        while True:
+            attempt = self._attempt
+            if self._closing:
+                raise ConnectionClosed("closed while reconnecting")
+            delay = policy.delay(attempt, self._rng)
+            if tries or self.state is ConnectionState.RECONNECTING:
+                del self.reconnect_delays[:-100]
+                self.reconnect_delays.append(delay)
+                eventlet.sleep(delay)
+                if self._closing:
+                    raise ConnectionClosed("closed while reconnecting")
+            try:
+                return self._open()
+            except ConnectError as exc:
+                tries += 1
+                self._attempt += 1
+                if not exc.retryable:
+                    raise
+                if policy.max_attempts is not None and tries >= policy.max_attempts:
+                    raise
+                if policy.max_elapsed is not None and time.monotonic() - lost_at >= policy.max_elapsed:
+                    raise
+
+    # -- the runner green thread ----------------------------------------------------
+
+    def _run(self, sock: socket.socket) -> None:
+        reason: BaseException | None = None
+        reconnecting = False
+        try:
+            while True:
+                self._sock = sock
+                self.state = ConnectionState.OPEN
+                self.stats.connects += 1
+                if reconnecting:
+                    self.stats.reconnects += 1
+                up_since = time.monotonic()
+                self._connected(reconnecting)
+                reason = self._listen(sock)
+                self._sock = None
+                _shutdown(sock)
+                self._ready = eventlet.event.Event()
+                for item in self.protocol.receive_eof():
+                    if isinstance(item, ProtocolError):
+                        self._report(item)
+                    else:
+                        self._deliver(item)
+                will_reconnect = self.policy is not None and not self._closing
+                self.stats.disconnects += 1
+                if self._events:
+                    self.queue.put(Disconnected(reason, will_reconnect))
+                self._callback(self._on_disconnect, self, reason)
+                if not will_reconnect:
+                    break
+                self.state = ConnectionState.RECONNECTING
+                assert self.policy is not None
+                if time.monotonic() - up_since >= self.policy.reset_after:
+                    self._attempt = 0
+                else:
+                    self._attempt += 1
+                try:
+                    sock = self._connect_with_retries(time.monotonic())
+                except GreenClientError as exc:
+                    reason = exc
+                    break
+                reconnecting = True
+        except greenlet.GreenletExit:
+            pass
+        except BaseException as exc:  # a bug: keep it visible, but still wake everyone
+            logger.exception("greenclient: listener failed")
+            reason = exc
+        finally:
+            self._finish(reason)
+
+    def _connected(self, reconnect: bool) -> None:
+        if self._events:
+            self.queue.put(Connected(self.host, self.port, reconnect))
+        self._callback(self._on_connect, self)
+        self._ready.send(True)
+
+    def _listen(self, sock: socket.socket) -> BaseException | None:
+        """Read until the connection ends; return why (None for a clean EOF)."""
+        recv = sock.recv
+        size = self._recv_size
+        receive = self.protocol.receive_data
+        put = self.queue.put
+        stats = self.stats
+        idle = self._read_idle_timeout
+        pause = self._yield
+        while True:
+            try:
+                if idle is None:
+                    data = recv(size)
+                else:
+                    # Timeout around recv only: it loses nothing (unlike around sendall).
+                    with eventlet.timeout.Timeout(idle):
+                        data = recv(size)
+            except eventlet.timeout.Timeout:
+                return ReadIdleTimeout(f"no data for {idle} seconds")
+            except OSError as exc:
+                return None if self._closing else exc
+            if not data:
+                return None
+            stats.bytes_received += len(data)
+            delivered = 0
+            for item in receive(data):
+                if isinstance(item, ProtocolError):
+                    self._report(item)
+                else:
+                    put(item)
+                    delivered += 1
+            stats.messages_received += delivered
+            if pause:
+                eventlet.sleep(0)
+
+    def _deliver(self, message: Any) -> None:
+        self.queue.put(message)
+        self.stats.messages_received += 1
+
+    def _report(self, error: ProtocolError) -> None:
+        self.stats.count_error(error)
+        self._callback(self._on_error, error)
+
+    def _callback(self, callback: Callable[..., Any] | None, *args: Any) -> None:
+        if callback is None:
+            return
+        try:
+            callback(*args)
+        except Exception:
+            self.stats.callback_errors += 1
+            logger.exception("greenclient: callback %r raised", callback)
+
+    def _finish(self, reason: BaseException | None) -> None:
+        """Mark the client closed and wake every green thread waiting on it."""
+        self.state = ConnectionState.CLOSED
+        if self.close_reason is None:
+            self.close_reason = reason
+        sock, self._sock = self._sock, None
+        _shutdown(sock)
+        if not self._ready.ready():
+            self._ready.send(False)
+        # A full queue has no blocked getter; get() checks the state before waiting.
+        with contextlib.suppress(eventlet.queue.Full):
+            self.queue.put_nowait(END)
+
+    # -- the application's side ---------------------------------------------------
+
+    def send(self, message: Any) -> None:
+        """Send one message as one whole frame.
+
+        Safe to call from any number of green threads at once: each frame is
+        written whole, never interleaved with another. While the client is
+        (re)connecting, waits up to ``send_timeout`` for the connection.
+
+        Raises:
+            EncodeError: the message cannot be encoded; nothing was written.
+            SendTimeout: no connection came within ``send_timeout``.
+            ConnectionClosed: the client is closed, or the connection broke while
+                the frame was being written (it may have arrived in part; the
+                server drops an incomplete frame).
+        """
+        data = self.protocol.encode(message)
+        deadline = None if self._send_timeout is None else time.monotonic() + self._send_timeout
+        while True:
+            sock = self._wait_ready(deadline)
+            with self._send_lock:
+                if sock is not self._sock:
+                    # The connection changed while we waited for the lock; nothing
+                    # was written yet, so go again with the current one.
+                    continue
+                try:
+                    sock.sendall(data)
+                except OSError as exc:
+                    _shutdown(sock)
+                    raise ConnectionClosed(f"connection broke while sending: {exc}", exc) from exc
+            self.stats.messages_sent += 1
+            self.stats.bytes_sent += len(data)
+            return
+
+    def _wait_ready(self, deadline: float | None) -> socket.socket:
+        """Return the socket once sends may go ahead (see ``send()`` for errors)."""
+        while True:
+            if self.state is ConnectionState.CLOSED or self._closing:
+                raise ConnectionClosed("send() on a closed client", self.close_reason)
+            sock = self._sock
+            # on_connect runs in the runner and may send before the others go ahead.
+            if sock is not None and (self._ready.ready() or eventlet.getcurrent() is self._runner):
+                return sock
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise SendTimeout(f"no connection within send_timeout={self._send_timeout}s")
+            self._ready.wait(remaining)
+
+    def get(self, timeout: float | None = None) -> Any:
+        """Return the next message, blocking only the calling green thread.
+
+        Args:
+            timeout: seconds to wait; None waits until a message comes or the
+                connection is over.
+
+        Raises:
+            queue.Empty: nothing arrived within ``timeout``.
+            ConnectionClosed: the connection is over and every message that
+                arrived before has been handed out.
+        """
+        queue = self.queue
+        if self.state is ConnectionState.CLOSED and queue.qsize() == 0:
+            raise ConnectionClosed(reason=self.close_reason)
+        item = queue.get(timeout=timeout)
+        if item is END:
+            queue.put_nowait(END)  # for the next consumer
+            raise ConnectionClosed(reason=self.close_reason)
+        return item
+
+    def __iter__(self) -> Iterator[Any]:
+        """Yield every message until the connection is over."""
+        while True:
+            try:
+                yield self.get()
+            except ConnectionClosed:
+                return
+
+    def close(self) -> None:
+        """Close the connection and stop any reconnecting. Idempotent.
+
+        Messages already on the queue can still be read; then ``get()`` raises
+        ``ConnectionClosed``. Green threads blocked in ``get()`` or ``send()``
+        are woken.
+        """
+        if self._closing:
+            return
+        self._closing = True
+        runner = self._runner
+        _shutdown(self._sock)
+        if runner is not None and eventlet.getcurrent() is not runner and not runner.dead:
+            runner.kill()
+        if runner is None or runner.dead:
+            # Covers a runner killed before it ever ran: its finally never ran either.
+            self._finish(None)
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection is over for good."""
+        return self.state is ConnectionState.CLOSED
+
+    def __enter__(self) -> GreenClient:
+        if self.state is ConnectionState.NEW:
+            self.connect()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<GreenClient {self.host}:{self.port} {self.state.value}>"
+
+
+def connect(host: str = "localhost", port: int = 8000, **options: Any) -> GreenClient:
+    """Return a connected :class:`GreenClient`; use it in ``with`` to close it on exit.
+
+    Takes the same keyword options as :class:`GreenClient`.
+
+    Raises:
+        ConnectError: the connection could not be opened.
+    """
+    return GreenClient(host, port, **options).connect()
+

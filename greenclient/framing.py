@@ -1,0 +1,461 @@
+"""Framers: split a TCP byte stream into frames, and build frames to send. No I/O.
+
+A framer is fed the bytes of a stream in whatever pieces they arrive and returns
+the frames completed so far. It never sees a socket, so the same stream split at
+any points yields the same frames (the tests check every split point).
+
+Three framings, named by ``make_framer``:
+
+``"delimiter"`` (:class:`DelimiterFramer`)
+    Each frame is followed by a delimiter (default ``b"~"``). Empty frames are
+    skipped.
+``"json"`` (:class:`JSONStreamFramer`)
+    Consecutive JSON values with nothing between them but optional whitespace,
+    ``{"a":1}{"b":2}``: what a server that writes ``ByteString(json)`` with no
+    delimiter produces.
+``"length"`` (:class:`LengthPrefixFramer`)
+    A 4-byte big-endian length, then that many bytes: the layout of Akka's
+    ``Framing.simpleFramingProtocol``.
+
+Invariants shared by every framer:
+
+* ``feed(data)`` returns a list whose items are complete frames (``bytes``) or
+  :class:`~greenclient.errors.ProtocolError` instances, in stream order.
+* Memory is bounded by ``max_frame_size`` plus the size of one ``feed``: a frame
+  that grows past the limit is reported once (:class:`FrameTooLarge`) and its
+  remaining bytes are dropped as they arrive, up to the next frame boundary.
+* Work is linear in the bytes fed: bytes already searched are never searched
+  again, however many pieces a large frame arrives in.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final, Literal, Protocol, TypeAlias, Union, cast
+
+from .errors import FrameTooLarge, JSONStreamError, PartialFrame, ProtocolError
+
+__all__ = [
+    "DEFAULT_MAX_FRAME_SIZE",
+    "DelimiterFramer",
+    "FrameItem",
+    "Framer",
+    "FramingName",
+    "JSONStreamFramer",
+    "LengthPrefixFramer",
+    "make_framer",
+]
+
+DEFAULT_MAX_FRAME_SIZE: Final = 1 << 20
+
+FrameItem: TypeAlias = Union[bytes, ProtocolError]
+FramingName: TypeAlias = Literal["delimiter", "json", "length"]
+
+
+class Framer(Protocol):
+    """What the client needs from a framer."""
+
+    #: Bytes that must never occur inside a frame's payload (None: anything goes).
+    forbidden: bytes | None
+
+    def feed(self, data: bytes) -> list[FrameItem]:
+        """Take the next bytes of the stream; return the frames they complete.
+
+        Returns:
+            Complete frames as ``bytes`` and rejected ones as ``ProtocolError``
+            instances, in stream order. Bytes of an unfinished frame are kept
+            for the next call.
+        """
+        ...
+
+    def feed_eof(self) -> list[FrameItem]:
+        """The stream has ended: report an unfinished frame as :class:`PartialFrame`.
+
+        Returns an empty list when the stream ended on a frame boundary. The
+        framer is reset and may be fed a new stream afterwards.
+        """
+        ...
+
+    def frame(self, payload: bytes) -> bytes:
+        """Return the bytes to write for one frame holding ``payload``."""
+        ...
+
+
+def _check_max(max_frame_size: int) -> int:
+    if max_frame_size < 1:
+        raise ValueError("max_frame_size must be at least 1")
+    return max_frame_size
+
+
+class DelimiterFramer:
+    """Frames separated by a delimiter of one or more bytes.
+
+    Args:
+        delimiter: the bytes that end each frame, ``b"~"`` by default.
+        max_frame_size: the largest frame accepted, delimiter not counted.
+
+    Empty frames (two delimiters in a row) are skipped. The payload of a frame
+    may not contain the delimiter (:attr:`forbidden`): the codec escapes it or
+    refuses the message before :meth:`frame` is called.
+    """
+
+    def __init__(self, delimiter: bytes = b"~", max_frame_size: int = DEFAULT_MAX_FRAME_SIZE):
+        if not delimiter:
+            raise ValueError("the delimiter must be at least one byte")
+        self.delimiter: Final = bytes(delimiter)
+        self.forbidden: bytes | None = self.delimiter
+        self.max_frame_size: Final = _check_max(max_frame_size)
+        # Bytes of the unfinished frame, kept as a list of pieces so that a large
+        # frame arriving in small pieces costs one join, not one copy per piece.
+        self._pieces: list[bytes] = []
+        self._pending = 0
+        # True while dropping the rest of a frame that crossed max_frame_size.
+        self._discarding = False
+
+    def feed(self, data: bytes) -> list[FrameItem]:
+        if not data:
+            return []
+        delimiter = self.delimiter
+        keep = len(delimiter) - 1
+        if keep and self._pieces:
+            # A multi-byte delimiter may straddle the previous piece and this one:
+            # move the last len(delimiter)-1 pending bytes in front of ``data``.
+            data = self._take_tail(keep) + data
+        if self._discarding:
+            end = data.find(delimiter)
+            if end < 0:
+                if keep:
+                    tail = data[-keep:]
+                    self._pieces = [tail]
+                    self._pending = len(tail)
+                return []
+            self._discarding = False
+            self._pieces = []
+            self._pending = 0
+            data = data[end + len(delimiter) :]
+            if not data:
+                return []
+
+        chunks = data.split(delimiter)
+        limit = self.max_frame_size
+        if len(chunks) == 1:
+            # No delimiter yet: the whole piece belongs to the unfinished frame.
+            self._pieces.append(data)
+            self._pending += len(data)
+            if self._pending > limit:
+                return [self._start_discarding()]
+            return []
+
+        tail = chunks.pop()
+        if self._pieces:
+            self._pieces.append(chunks[0])
+            chunks[0] = b"".join(self._pieces)
+            self._pieces = []
+            self._pending = 0
+        out: list[FrameItem]
+        # Only the first frame can be longer than this piece of data.
+        if len(data) > limit or len(chunks[0]) > limit:
+            out = [FrameTooLarge(len(c), limit) if len(c) > limit else c for c in chunks if c]
+        elif b"" in chunks:
+            out = [c for c in chunks if c]
+        else:
+            out = cast("list[FrameItem]", chunks)
+        if tail:
+            self._pieces = [tail]
+            self._pending = len(tail)
+            if self._pending > limit:
+                out.append(self._start_discarding())
+        return out
+
+    def _take_tail(self, count: int) -> bytes:
+        """Remove and return the last ``count`` pending bytes (fewer if fewer are pending)."""
+        pieces = self._pieces
+        taken: list[bytes] = []
+        need = count
+        while need and pieces:
+            last = pieces.pop()
+            if len(last) > need:
+                pieces.append(last[:-need])
+                taken.append(last[-need:])
+                need = 0
+            else:
+                taken.append(last)
+                need -= len(last)
+        tail = b"".join(reversed(taken))
+        self._pending -= len(tail)
+        return tail
+
+    def _start_discarding(self) -> FrameTooLarge:
+        error = FrameTooLarge(self._pending, self.max_frame_size)
+        keep = len(self.delimiter) - 1
+        tail = self._take_tail(keep) if keep else b""
+        self._pieces = [tail] if tail else []
+        self._pending = len(tail)
+        self._discarding = True
+        return error
+
+    def feed_eof(self) -> list[FrameItem]:
+        partial = b"" if self._discarding else b"".join(self._pieces)
+        self._pieces = []
+        self._pending = 0
+        self._discarding = False
+        return [PartialFrame(partial)] if partial else []
+
+    def frame(self, payload: bytes) -> bytes:
+        return payload + self.delimiter
+
+
+class LengthPrefixFramer:
+    """Frames preceded by their length as a 4-byte big-endian unsigned integer.
+
+    A frame announcing more than ``max_frame_size`` bytes is reported at once and
+    its bytes are skipped as they arrive; framing resumes exactly after it.
+    Zero-length frames are skipped.
+    """
+
+    HEADER: Final = 4
+
+    def __init__(self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE):
+        self.max_frame_size: Final = _check_max(max_frame_size)
+        self.forbidden: bytes | None = None
+        self._buf = bytearray()
+        self._skip = 0  # bytes still to drop from an oversized frame
+
+    def feed(self, data: bytes) -> list[FrameItem]:
+        out: list[FrameItem] = []
+        if self._skip:
+            if len(data) <= self._skip:
+                self._skip -= len(data)
+                return out
+            data = data[self._skip :]
+            self._skip = 0
+        buf = self._buf
+        buf += data
+        header = self.HEADER
+        limit = self.max_frame_size
+        pos = 0
+        size = len(buf)
+        while size - pos >= header:
+            length = int.from_bytes(buf[pos : pos + header], "big")
+            if length > limit:
+                out.append(FrameTooLarge(length, limit))
+                available = size - pos - header
+                if available < length:
+                    self._skip = length - available
+                    pos = size
+                    break
+                pos += header + length
+                continue
+            end = pos + header + length
+            if end > size:
+                break
+            if length:
+                out.append(bytes(buf[pos + header : end]))
+            pos = end
+        if pos:
+            del buf[:pos]
+        return out
+
+    def feed_eof(self) -> list[FrameItem]:
+        partial = bytes(self._buf)
+        self._buf.clear()
+        self._skip = 0
+        return [PartialFrame(partial)] if partial else []
+
+    def frame(self, payload: bytes) -> bytes:
+        if len(payload) >= 1 << 32:
+            raise ValueError("a length-prefixed frame holds at most 4 GiB")
+        return len(payload).to_bytes(self.HEADER, "big") + payload
+
+
+# Inside a container only brackets and quotes matter; inside a string only the
+# closing quote and backslashes (which hide the next byte).
+_CONTAINER_EVENT: Final = re.compile(rb'[{}\[\]"]')
+_STRING_EVENT: Final = re.compile(rb'["\\]')
+_VALUE_START: Final = re.compile(rb'[^ \t\r\n]')
+_SCALAR_END: Final = re.compile(rb'[ \t\r\n{}\[\],"]')
+_RESYNC: Final = re.compile(rb"[{\[]")
+_SCALAR_FIRST: Final = frozenset(b"-0123456789tfnNI")
+
+# Scanner states.
+_TOP, _CONTAINER, _STRING, _SCALAR = range(4)
+
+
+class JSONStreamFramer:
+    """Consecutive JSON values with no delimiter: ``{"a":1} {"b":2}[3]``.
+
+    The framer finds where each value ends by tracking brackets and strings; it
+    does not parse the value (the codec does). Whitespace between values is
+    ignored. Objects, arrays and strings may follow each other directly; a bare
+    number or literal (``1``, ``true``) ends at the next whitespace or value.
+
+    Resynchronisation, documented for users:
+
+    * A value whose brackets balance but whose content is not valid JSON is one
+      frame: the codec rejects it (``DecodeError``) and framing resumes right
+      after its closing bracket.
+    * Bytes that cannot start a JSON value (``}``, ``,``, ``:``, control bytes
+      and the like) are skipped up to the next ``{`` or ``[`` and reported once
+      as :class:`JSONStreamError`.
+    * A value longer than ``max_frame_size`` is reported as
+      :class:`FrameTooLarge`; the framer keeps tracking its brackets without
+      storing its bytes and resumes after it ends.
+    """
+
+    def __init__(self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE):
+        self.max_frame_size: Final = _check_max(max_frame_size)
+        self.forbidden: bytes | None = None
+        self._buf = bytearray()
+        self._state = _TOP
+        self._depth = 0
+        self._start = 0  # offset in _buf of the value being scanned
+        self._pos = 0  # offset in _buf where scanning resumes
+        self._escape = False  # a backslash ended the previous piece, inside a string
+        self._discarding = False
+        self._skipped = 0  # bytes dropped while resynchronising, not yet reported
+        self._skipped_sample = b""
+
+    def feed(self, data: bytes) -> list[FrameItem]:
+        out: list[FrameItem] = []
+        buf = self._buf
+        buf += data
+        size = len(buf)
+        pos = self._pos
+        state = self._state
+        depth = self._depth
+        start = self._start
+        while pos < size:
+            if state == _TOP:
+                m = _VALUE_START.search(buf, pos)
+                if m is None:
+                    pos = size
+                    break
+                pos = m.start()
+                first = buf[pos]
+                start = pos
+                if first == 0x7B or first == 0x5B:  # { [
+                    self._flush_skipped(out)
+                    state, depth, pos = _CONTAINER, 1, pos + 1
+                elif first == 0x22:  # "
+                    self._flush_skipped(out)
+                    state, depth, pos = _STRING, 0, pos + 1
+                elif first in _SCALAR_FIRST:
+                    self._flush_skipped(out)
+                    state, pos = _SCALAR, pos + 1
+                else:
+                    r = _RESYNC.search(buf, pos)
+                    end = size if r is None else r.start()
+                    self._note_skipped(buf[pos:end])
+                    pos = start = end
+                    if r is not None:
+                        self._flush_skipped(out)
+                continue
+            if state == _STRING:
+                if self._escape:
+                    self._escape = False
+                    pos += 1
+                    continue
+                m = _STRING_EVENT.search(buf, pos)
+                if m is None:
+                    pos = size
+                elif buf[m.start()] == 0x5C:  # backslash: the next byte is escaped
+                    pos = m.start() + 2
+                    if pos > size:
+                        pos = size
+                        self._escape = True
+                else:
+                    pos = m.end()
+                    if depth == 0:
+                        self._emit(out, buf, start, pos)
+                        state = _TOP
+                        start = pos
+                    else:
+                        state = _CONTAINER
+            elif state == _CONTAINER:
+                m = _CONTAINER_EVENT.search(buf, pos)
+                if m is None:
+                    pos = size
+                else:
+                    pos = m.end()
+                    c = buf[m.start()]
+                    if c == 0x22:
+                        state = _STRING
+                    elif c == 0x7B or c == 0x5B:
+                        depth += 1
+                    else:
+                        depth -= 1
+                        if depth == 0:
+                            self._emit(out, buf, start, pos)
+                            state = _TOP
+                            start = pos
+            else:  # _SCALAR
+                m = _SCALAR_END.search(buf, pos)
+                if m is None:
+                    pos = size
+                else:
+                    pos = m.start()
+                    self._emit(out, buf, start, pos)
+                    state = _TOP
+                    start = pos
+            if state != _TOP and not self._discarding and pos - start > self.max_frame_size:
+                out.append(FrameTooLarge(pos - start, self.max_frame_size))
+                self._discarding = True
+        if state == _TOP or self._discarding:
+            start = pos  # nothing before pos is needed any more
+        if start:
+            del buf[:start]
+            pos -= start
+            start = 0
+        self._pos, self._state, self._depth, self._start = pos, state, depth, start
+        return out
+
+    def _emit(self, out: list[FrameItem], buf: bytearray, start: int, end: int) -> None:
+        if self._discarding:
+            self._discarding = False
+        else:
+            out.append(bytes(buf[start:end]))
+
+    def _note_skipped(self, chunk: bytearray) -> None:
+        if len(self._skipped_sample) < 1024:
+            self._skipped_sample += bytes(chunk[: 1024 - len(self._skipped_sample)])
+        self._skipped += len(chunk)
+
+    def _flush_skipped(self, out: list[FrameItem]) -> None:
+        if self._skipped:
+            out.append(JSONStreamError(self._skipped, self._skipped_sample))
+            self._skipped = 0
+            self._skipped_sample = b""
+
+    def feed_eof(self) -> list[FrameItem]:
+        out: list[FrameItem] = []
+        self._flush_skipped(out)
+        if self._state == _SCALAR and not self._discarding:
+            # A bare number or literal at the very end is complete once the stream ends.
+            self._emit(out, self._buf, self._start, len(self._buf))
+        elif self._state != _TOP and not self._discarding:
+            out.append(PartialFrame(bytes(self._buf[self._start :])))
+        self._buf.clear()
+        self._state, self._depth, self._start, self._pos = _TOP, 0, 0, 0
+        self._escape = self._discarding = False
+        return out
+
+    def frame(self, payload: bytes) -> bytes:
+        return payload
+
+
+def make_framer(
+    framing: FramingName | Framer,
+    *,
+    delimiter: bytes = b"~",
+    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+) -> Framer:
+    """Return a new framer for ``framing``: a name, or a framer object used as is."""
+    if not isinstance(framing, str):
+        return framing
+    if framing == "delimiter":
+        return DelimiterFramer(delimiter, max_frame_size)
+    if framing == "json":
+        return JSONStreamFramer(max_frame_size)
+    if framing == "length":
+        return LengthPrefixFramer(max_frame_size)
+    raise ValueError(f"unknown framing {framing!r}: use 'delimiter', 'json' or 'length'")

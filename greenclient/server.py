@@ -1,0 +1,289 @@
+"""The reference server: the Scala server's behaviour, in Python, on green threads.
+
+Our users' server is an actor that accepts clients, prints every message it
+receives and writes ``SendToClients(message)`` to every connected client. This
+module does the same so that the demo, the tests and the benchmark have a
+server wherever Python runs. It is not meant for production.
+
+It can run inside an eventlet program (:class:`ReferenceServer`, as the demo
+does) or as its own process (``python -m greenclient.server``), driven by
+commands on standard input, one per line:
+
+``send TEXT``       write TEXT and the delimiter to every client, in one write
+``raw TEXT``        write TEXT alone (no delimiter)
+``bytewise TEXT``   write TEXT and the delimiter one byte per write
+``close``           close every client connection
+``quit``            stop
+
+and reporting on standard output, one line each: ``LISTENING HOST PORT``,
+``CONNECTED N``, ``DISCONNECTED N`` (N: clients now connected),
+``RECEIVED JSON`` (each frame received, as compact JSON), ``INVALID ERROR``
+and ``OK COMMAND`` once a command is done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import json
+import os
+import socket
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import eventlet
+import eventlet.queue
+import eventlet.semaphore
+
+from .errors import ProtocolError
+from .protocol import MessageProtocol, delimiter_bytes
+
+__all__ = ["ReferenceServer", "main", "sample_messages"]
+
+
+def sample_messages() -> Iterator[dict[str, Any]]:
+    """Endless sample traffic of a small game: chat with non-ASCII text and a ``~``."""
+    samples: list[dict[str, Any]] = [
+        {"type": "chat", "user": "ana", "text": "olá, tudo bem? café às três"},
+        {"type": "move", "player": "bob", "x": 3, "y": -1},
+        {"type": "chat", "user": "李雷", "text": "你好 ~ a tilde inside a string"},
+        {"type": "score", "player": "zoë", "points": 120, "badge": "🎉"},
+        {"type": "chat", "user": "олег", "text": "привет! ~~ two tildes"},
+    ]
+    for seq in itertools.count(1):
+        yield {"seq": seq, **samples[(seq - 1) % len(samples)]}
+
+
+class _Peer:
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.lock = eventlet.semaphore.Semaphore(1)
+
+    def write(self, data: bytes, bytewise: bool = False) -> None:
+        with self.lock:
+            if bytewise:
+                for i in range(len(data)):
+                    self.sock.sendall(data[i : i + 1])
+                    eventlet.sleep(0)
+            else:
+                self.sock.sendall(data)
+
+
+class ReferenceServer:
+    """A broadcast server with the Scala server's behaviour, on green threads.
+
+    Args:
+        host, port: where to listen; port 0 picks a free one (see :attr:`port`).
+        delimiter: frames end with it, as in greenclient.
+        echo: broadcast every message received to every client (a chat room).
+        on_message: called with each decoded message received (after recording).
+
+    Received messages are put on :attr:`received` (an unbounded eventlet queue);
+    rejected frames on :attr:`errors`.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        delimiter: str | bytes = "~",
+        echo: bool = False,
+        on_message: Callable[[Any], Any] | None = None,
+        on_event: Callable[[str], Any] | None = None,
+    ):
+        self.host = host
+        self.port = port
+        self.delimiter = delimiter_bytes(delimiter)
+        self.echo = echo
+        self.received: eventlet.queue.Queue[Any] = eventlet.queue.Queue()
+        self.errors: list[ProtocolError] = []
+        self._on_message = on_message
+        self._on_event = on_event
+        self._encoder = MessageProtocol(delimiter=self.delimiter)
+        self._peers: dict[int, _Peer] = {}
+        self._listener: socket.socket | None = None
+        self._pool = eventlet.GreenPool()
+        self._acceptor: Any = None
+
+    def start(self) -> ReferenceServer:
+        """Listen and start accepting clients; returns the server itself."""
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((self.host, self.port))
+        listener.listen(1024)
+        self.port = listener.getsockname()[1]
+        self._listener = listener
+        self._acceptor = eventlet.spawn(self._accept_loop, listener)
+        return self
+
+    @property
+    def clients(self) -> int:
+        """How many clients are connected."""
+        return len(self._peers)
+
+    def wait_for_clients(self, count: int, timeout: float = 10.0) -> bool:
+        """Wait until at least ``count`` clients are connected; False on timeout."""
+        deadline = eventlet.hubs.get_hub().clock() + timeout
+        while len(self._peers) < count:
+            if eventlet.hubs.get_hub().clock() > deadline:
+                return False
+            eventlet.sleep(0.005)
+        return True
+
+    def _accept_loop(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                sock, _ = listener.accept()
+            except OSError:
+                return
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            peer = _Peer(sock)
+            self._peers[id(peer)] = peer
+            self._event(f"CONNECTED {len(self._peers)}")
+            self._pool.spawn_n(self._read_loop, peer)
+
+    def _read_loop(self, peer: _Peer) -> None:
+        protocol = MessageProtocol(delimiter=self.delimiter)
+        try:
+            while True:
+                try:
+                    data = peer.sock.recv(65536)
+                except OSError:
+                    break
+                if not data:
+                    break
+                for item in protocol.receive_data(data):
+                    if isinstance(item, ProtocolError):
+                        self.errors.append(item)
+                        self._event(f"INVALID {item}")
+                        continue
+                    self.received.put(item)
+                    if self._on_message is not None:
+                        self._on_message(item)
+                    if self.echo:
+                        self.broadcast(item)
+                eventlet.sleep(0)
+        finally:
+            self._peers.pop(id(peer), None)
+            with contextlib.suppress(OSError):
+                peer.sock.close()
+            self._event(f"DISCONNECTED {len(self._peers)}")
+
+    def _event(self, line: str) -> None:
+        if self._on_event is not None:
+            self._on_event(line)
+
+    def broadcast(self, message: Any) -> int:
+        """Send ``message`` (encoded as greenclient would) to every client."""
+        return self.broadcast_bytes(self._encoder.encode(message))
+
+    def broadcast_bytes(self, data: bytes, *, bytewise: bool = False) -> int:
+        """Write ``data`` as it is to every client; returns how many got it."""
+        sent = 0
+        for key, peer in list(self._peers.items()):
+            try:
+                peer.write(data, bytewise)
+                sent += 1
+            except OSError:
+                self._peers.pop(key, None)
+        return sent
+
+    def close_clients(self) -> None:
+        """Close every client connection (each client sees end of stream)."""
+        for peer in list(self._peers.values()):
+            with contextlib.suppress(OSError):
+                peer.sock.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                peer.sock.close()
+
+    def stop(self) -> None:
+        """Stop listening and close every client."""
+        if self._listener is not None:
+            with contextlib.suppress(OSError):
+                self._listener.close()
+            self._listener = None
+        if self._acceptor is not None:
+            self._acceptor.kill()
+            self._acceptor = None
+        self.close_clients()
+        self._pool.waitall()
+
+    def __enter__(self) -> ReferenceServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def _read_lines() -> Iterator[str]:
+    """Lines of standard input, read without blocking other green threads."""
+    pending = b""
+    while True:
+        chunk = os.read(0, 65536)  # green after monkey_patch()
+        if not chunk:
+            if pending:
+                yield pending.decode("utf-8", "replace")
+            return
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line.decode("utf-8", "replace")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the reference server as its own process, driven by stdin commands."""
+    parser = argparse.ArgumentParser(
+        prog="python -m greenclient.server", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    parser.add_argument("--delimiter", default="~")
+    parser.add_argument("--echo", action="store_true", help="broadcast what it receives")
+    args = parser.parse_args(argv)
+
+    def say(line: str) -> None:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    def on_message(message: Any) -> None:
+        say("RECEIVED " + json.dumps(message, ensure_ascii=False, separators=(",", ":")))
+
+    server = ReferenceServer(
+        args.host,
+        args.port,
+        delimiter=args.delimiter,
+        echo=args.echo,
+        on_message=on_message,
+        on_event=say,
+    ).start()
+    say(f"LISTENING {server.host} {server.port}")
+    delimiter = server.delimiter
+    try:
+        for line in _read_lines():
+            command, _, text = line.partition(" ")
+            if command == "send":
+                server.broadcast_bytes(text.encode("utf-8") + delimiter)
+            elif command == "raw":
+                server.broadcast_bytes(text.encode("utf-8"))
+            elif command == "bytewise":
+                server.broadcast_bytes(text.encode("utf-8") + delimiter, bytewise=True)
+            elif command == "close":
+                server.close_clients()
+            elif command == "quit":
+                break
+            elif command:
+                say(f"ERROR unknown command {command!r}")
+                continue
+            say(f"OK {command}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":  # python -m greenclient.server (the package patches first)
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""Shared fixtures. ``import greenclient`` comes first: it monkey-patches the test process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import greenclient  # noqa: F401  (must precede everything that makes sockets or locks)
+import pytest
+
+from greenclient.server import ReferenceServer
+
+
+@pytest.fixture
+def server() -> Iterator[ReferenceServer]:
+    """A reference server on 127.0.0.1 with a free port, stopped after the test."""
+    with ReferenceServer("127.0.0.1", 0) as srv:
+        yield srv
+
+
+def require_tool(name: str) -> str:
+    """Return the path of an external program, or skip (fail when GREENCLIENT_REQUIRE_TOOLS=1).
+
+    CI sets GREENCLIENT_REQUIRE_TOOLS=1 so that a missing Scala or ncat is an
+    error there, while a developer without them gets a clear skip.
+    """
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (Debian: apt-get install {name})"
+        if os.environ.get("GREENCLIENT_REQUIRE_TOOLS") == "1":
+            pytest.fail(message + "; GREENCLIENT_REQUIRE_TOOLS=1 makes this an error")
+        pytest.skip(message)
+    return path
