@@ -255,11 +255,21 @@ def _set_keepalive(sock: socket.socket, keepalive: KeepAlive) -> None:
 
 
 def _shutdown(sock: socket.socket | None) -> None:
-    """Close ``sock`` so that a green thread blocked in recv() on it wakes up."""
+    """Close ``sock`` so that green threads blocked in recv() or sendall() on it wake up.
+
+    shutdown() makes the socket readable (recv returns b"") and breaks pending
+    writes (EPIPE); the yield lets the hub deliver that to the waiting green
+    threads before the descriptor goes away. A close() without it leaves them
+    blocked forever, on the default hub and on the asyncio hub alike.
+    """
     if sock is None:
         return
-    with contextlib.suppress(OSError):
+    try:
         sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    else:
+        eventlet.sleep(0)
     with contextlib.suppress(OSError):
         sock.close()
 
@@ -400,6 +410,7 @@ class GreenClient:
             raise
         # Start the listener last, once every attribute it uses exists.
         self._sock = sock
+        self.state = ConnectionState.OPEN
         self._runner = eventlet.spawn(self._run, sock)
         return self
 

@@ -192,12 +192,14 @@ class ReferenceServer:
         return sent
 
     def close_clients(self) -> None:
-        """Close every client connection (each client sees end of stream)."""
+        """Close every client connection (each client sees end of stream).
+
+        Only shutdown() here: it wakes each connection's reader, which closes its
+        socket itself (closing under a blocked green reader would leave it hanging).
+        """
         for peer in list(self._peers.values()):
             with contextlib.suppress(OSError):
                 peer.sock.shutdown(socket.SHUT_RDWR)
-            with contextlib.suppress(OSError):
-                peer.sock.close()
 
     def stop(self) -> None:
         """Stop listening and close every client."""
