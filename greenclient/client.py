@@ -34,6 +34,7 @@ import eventlet
 import greenlet
 import eventlet.event
 import eventlet.greenthread
+import eventlet.hubs
 import eventlet.queue
 import eventlet.semaphore
 import eventlet.timeout
@@ -145,6 +146,8 @@ class ReconnectPolicy:
         reset_after: seconds a connection must stay up to reset the backoff.
         retry_initial: ``connect()`` retries the first connection too, with the
             same policy, before it raises ``ConnectError``.
+        seed: seed of the jitter's random numbers, for reproducible delays
+            (None: seeded from the OS).
 
     Errors that retrying cannot fix (a name that does not resolve, a TLS
     certificate that does not verify) end the retries at once.
@@ -157,6 +160,7 @@ class ReconnectPolicy:
     max_elapsed: float | None = None
     reset_after: float = 5.0
     retry_initial: bool = False
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         if self.initial_delay < 0 or self.max_delay < 0 or self.multiplier < 1:
@@ -274,6 +278,41 @@ def _shutdown(sock: socket.socket | None) -> None:
         sock.close()
 
 
+def _receiver(sock: socket.socket, idle: float | None) -> Callable[[int], bytes]:
+    """Return ``recv(size)`` for ``sock`` that yields to the hub while it waits.
+
+    For plain TCP it reads the underlying non-blocking socket and waits in the
+    hub itself, because eventlet's green ``recv`` turns ECONNRESET into ``b""``
+    and a reset would pass for a clean end of stream. It raises
+    :class:`ReadIdleTimeout` after ``idle`` seconds without data (None: never).
+    """
+    raw = getattr(sock, "fd", None)
+    timeout_exc = ReadIdleTimeout(f"no data for {idle} seconds")
+    if raw is None or isinstance(sock, ssl.SSLSocket):
+        # TLS: the green SSL socket's own recv; the timeout around it loses nothing
+        # (a timeout around sendall could, see eventlet issue #332).
+        def recv_green(size: int) -> bytes:
+            if idle is None:
+                return sock.recv(size)
+            with eventlet.timeout.Timeout(idle, timeout_exc):
+                return sock.recv(size)
+
+        return recv_green
+
+    raw_recv = raw.recv
+    trampoline = eventlet.hubs.trampoline
+
+    def recv_raw(size: int) -> bytes:
+        while True:
+            try:
+                data: bytes = raw_recv(size)
+                return data
+            except BlockingIOError:
+                trampoline(raw, read=True, timeout=idle, timeout_exc=timeout_exc)
+
+    return recv_raw
+
+
 class GreenClient:
     """A connection to a message server, read by a listener green thread.
 
@@ -371,7 +410,7 @@ class GreenClient:
         self._ssl_context = ssl_context
         self._server_hostname = server_hostname
         self._yield = yield_every
-        self._rng = random.Random()
+        self._rng = random.Random(self.policy.seed if self.policy else None)
         self._sock: socket.socket | None = None
         self._send_lock = eventlet.semaphore.Semaphore(1)
         # Fired when sends may go ahead (connected and on_connect done) or the
@@ -379,7 +418,9 @@ class GreenClient:
         self._ready = eventlet.event.Event()
         self._runner: eventlet.greenthread.GreenThread | None = None
         self._closing = False
-        self._attempt = 0  # consecutive reconnect attempts, for the backoff
+        # Index of the next backoff delay: grows with every attempt, and goes back
+        # to 0 once a connection has stayed up for the policy's reset_after.
+        self._attempt = 0
         self.close_reason: BaseException | None = None
         #: Seconds waited before each reconnect attempt, most recent last (bounded).
         self.reconnect_delays: list[float] = []
@@ -442,21 +483,20 @@ class GreenClient:
         assert policy is not None
         tries = 0
         while True:
-            attempt = self._attempt
             if self._closing:
                 raise ConnectionClosed("closed while reconnecting")
-            delay = policy.delay(attempt, self._rng)
             if tries or self.state is ConnectionState.RECONNECTING:
+                delay = policy.delay(self._attempt, self._rng)
+                self._attempt += 1
                 del self.reconnect_delays[:-100]
                 self.reconnect_delays.append(delay)
                 eventlet.sleep(delay)
                 if self._closing:
                     raise ConnectionClosed("closed while reconnecting")
+            tries += 1
             try:
                 return self._open()
             except ConnectError as exc:
-                tries += 1
-                self._attempt += 1
                 if not exc.retryable:
                     raise
                 if policy.max_attempts is not None and tries >= policy.max_attempts:
@@ -498,8 +538,6 @@ class GreenClient:
                 assert self.policy is not None
                 if time.monotonic() - up_since >= self.policy.reset_after:
                     self._attempt = 0
-                else:
-                    self._attempt += 1
                 try:
                     sock = self._connect_with_retries(time.monotonic())
                 except GreenClientError as exc:
@@ -522,24 +560,18 @@ class GreenClient:
 
     def _listen(self, sock: socket.socket) -> BaseException | None:
         """Read until the connection ends; return why (None for a clean EOF)."""
-        recv = sock.recv
+        recv = _receiver(sock, self._read_idle_timeout)
         size = self._recv_size
         receive = self.protocol.receive_data
         put = self.queue.put
         stats = self.stats
-        idle = self._read_idle_timeout
         pause = self._yield
         while True:
             try:
-                if idle is None:
-                    data = recv(size)
-                else:
-                    # Timeout around recv only: it loses nothing (unlike around sendall).
-                    with eventlet.timeout.Timeout(idle):
-                        data = recv(size)
-            except eventlet.timeout.Timeout:
-                return ReadIdleTimeout(f"no data for {idle} seconds")
-            except OSError as exc:
+                data = recv(size)
+            except ReadIdleTimeout as exc:
+                return exc
+            except (OSError, eventlet.hubs.IOClosed) as exc:
                 return None if self._closing else exc
             if not data:
                 return None

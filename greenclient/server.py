@@ -29,6 +29,7 @@ import itertools
 import json
 import os
 import socket
+import ssl
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -78,6 +79,7 @@ class ReferenceServer:
         host, port: where to listen; port 0 picks a free one (see :attr:`port`).
         delimiter: frames end with it, as in greenclient.
         echo: broadcast every message received to every client (a chat room).
+        ssl_context: serve TLS with this (server-side) context.
         on_message: called with each decoded message received (after recording).
 
     Received messages are put on :attr:`received` (an unbounded eventlet queue);
@@ -93,6 +95,7 @@ class ReferenceServer:
         echo: bool = False,
         on_message: Callable[[Any], Any] | None = None,
         on_event: Callable[[str], Any] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ):
         self.host = host
         self.port = port
@@ -102,6 +105,7 @@ class ReferenceServer:
         self.errors: list[ProtocolError] = []
         self._on_message = on_message
         self._on_event = on_event
+        self._ssl_context = ssl_context
         self._encoder = MessageProtocol(delimiter=self.delimiter)
         self._peers: dict[int, _Peer] = {}
         self._listener: socket.socket | None = None
@@ -140,6 +144,11 @@ class ReferenceServer:
             except OSError:
                 return
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._ssl_context is not None:
+                # The handshake runs in the connection's own green thread, not here.
+                sock = self._ssl_context.wrap_socket(
+                    sock, server_side=True, do_handshake_on_connect=False
+                )
             peer = _Peer(sock)
             self._peers[id(peer)] = peer
             self._event(f"CONNECTED {len(self._peers)}")
@@ -148,6 +157,11 @@ class ReferenceServer:
     def _read_loop(self, peer: _Peer) -> None:
         protocol = MessageProtocol(delimiter=self.delimiter)
         try:
+            if isinstance(peer.sock, ssl.SSLSocket):
+                try:
+                    peer.sock.do_handshake()
+                except (OSError, ValueError):
+                    return
             while True:
                 try:
                     data = peer.sock.recv(65536)

@@ -63,7 +63,7 @@ class RawServer:
         self._listener.bind(("127.0.0.1", port))
         self._listener.listen(backlog)
         self.port: int = self._listener.getsockname()[1]
-        self._pool = eventlet.GreenPool()
+        self._threads: list[Any] = []
         self._acceptor = eventlet.spawn(self._accept) if accept else None
 
     def _accept(self) -> None:
@@ -75,7 +75,7 @@ class RawServer:
             self._socks.append(sock)
             self.connections.put(sock)
             if self.handler is not None:
-                self._pool.spawn_n(self._run, sock)
+                self._threads.append(eventlet.spawn(self._run, sock))
 
     def _run(self, sock: socket.socket) -> None:
         assert self.handler is not None
@@ -87,10 +87,11 @@ class RawServer:
             self._acceptor.kill()
         with contextlib.suppress(OSError):
             self._listener.close()
+        for thread in self._threads:
+            thread.kill()
         for sock in self._socks:
             with contextlib.suppress(OSError):
                 sock.close()
-        self._pool.waitall()
 
     def __enter__(self) -> RawServer:
         return self
