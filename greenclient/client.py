@@ -465,8 +465,11 @@ class GreenClient:
                 _set_keepalive(sock, self._keepalive)
             if self._ssl_context is not None:
                 sock = self._ssl_context.wrap_socket(
-                    sock, server_hostname=self._server_hostname or self.host
+                    sock,
+                    server_hostname=self._server_hostname or self.host,
+                    do_handshake_on_connect=False,
                 )
+                sock.do_handshake()  # still under connect_timeout
             sock.settimeout(None)
             return sock
         except (OSError, eventlet.timeout.Timeout) as exc:
