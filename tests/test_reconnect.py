@@ -295,3 +295,15 @@ def test_on_connect_failure_is_logged_not_fatal(caplog: pytest.LogCaptureFixture
 def test_policy_validates_its_numbers() -> None:
     with pytest.raises(ValueError, match="multiplier"):
         greenclient.ReconnectPolicy(multiplier=0.5)
+
+
+def test_unresolvable_name_is_not_retryable_but_a_refusal_is() -> None:
+    # Checked on the mapping itself: the tests make no DNS queries.
+    from greenclient.client import _map_connect_error
+
+    no_name = _map_connect_error(socket.gaierror(socket.EAI_NONAME, "Name unknown"), "x.invalid", 1)
+    assert not no_name.retryable
+    assert "cannot resolve" in str(no_name)
+    try_again = _map_connect_error(socket.gaierror(socket.EAI_AGAIN, "Try again"), "x.invalid", 1)
+    assert try_again.retryable
+    assert _map_connect_error(ConnectionRefusedError(), "127.0.0.1", 1).retryable
