@@ -31,13 +31,13 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import eventlet
-import greenlet
 import eventlet.event
 import eventlet.greenthread
 import eventlet.hubs
 import eventlet.queue
 import eventlet.semaphore
 import eventlet.timeout
+import greenlet
 
 from .codec import Codec, CodecName
 from .errors import (
@@ -224,7 +224,9 @@ def _default_on_error(error: ProtocolError) -> None:
 
 
 _NOT_RETRYABLE_GAI: Final = {
-    getattr(socket, name) for name in ("EAI_NONAME", "EAI_FAIL", "EAI_SERVICE") if hasattr(socket, name)
+    getattr(socket, name)
+    for name in ("EAI_NONAME", "EAI_FAIL", "EAI_SERVICE")
+    if hasattr(socket, name)
 }
 
 
@@ -504,7 +506,10 @@ class GreenClient:
                     raise
                 if policy.max_attempts is not None and tries >= policy.max_attempts:
                     raise
-                if policy.max_elapsed is not None and time.monotonic() - lost_at >= policy.max_elapsed:
+                if (
+                    policy.max_elapsed is not None
+                    and time.monotonic() - lost_at >= policy.max_elapsed
+                ):
                     raise
 
     # -- the runner green thread ----------------------------------------------------
@@ -741,4 +746,3 @@ def connect(host: str = "localhost", port: int = 8000, **options: Any) -> GreenC
         ConnectError: the connection could not be opened.
     """
     return GreenClient(host, port, **options).connect()
-

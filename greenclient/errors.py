@@ -98,7 +98,9 @@ class FrameTooLarge(ProtocolError):
     """
 
     def __init__(self, size: int, limit: int):
-        super().__init__(f"frame of at least {size} bytes exceeds max_frame_size={limit}; discarded")
+        super().__init__(
+            f"frame of at least {size} bytes exceeds max_frame_size={limit}; discarded"
+        )
         self.size = size
         self.limit = limit
 

@@ -6,8 +6,8 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-import greenclient  # noqa: E402  (patches eventlet first, as every greenclient program must)
-from greenclient.demo import main  # noqa: E402
+import greenclient
+from greenclient.demo import main
 
 if __name__ == "__main__":
     _ = greenclient

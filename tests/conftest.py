@@ -6,9 +6,9 @@ import os
 import shutil
 from collections.abc import Iterator
 
-import greenclient  # noqa: F401  (must precede everything that makes sockets or locks)
 import pytest
 
+import greenclient  # noqa: F401  (must precede everything that makes sockets or locks)
 from greenclient.server import ReferenceServer
 
 

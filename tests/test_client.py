@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import socket
@@ -37,7 +38,7 @@ def test_round_trip_with_non_ascii_and_delimiter_inside(server: ReferenceServer)
 def test_connect_context_manager_returns_open_client(server: ReferenceServer) -> None:
     with greenclient.GreenClient("127.0.0.1", server.port) as client:
         assert client.state is greenclient.ConnectionState.OPEN
-    assert client.state is greenclient.ConnectionState.CLOSED
+    assert client.closed
 
 
 def test_get_timeout_raises_queue_empty(server: ReferenceServer) -> None:
@@ -49,7 +50,9 @@ def test_character_split_across_reads_arrives_intact(server: ReferenceServer) ->
     # One byte per write: every multi-byte character is split across recv() calls.
     with connected(server) as client:
         message = {"text": "ção 世界 🎉"}
-        server.broadcast_bytes(json.dumps(message, ensure_ascii=False).encode() + b"~", bytewise=True)
+        server.broadcast_bytes(
+            json.dumps(message, ensure_ascii=False).encode() + b"~", bytewise=True
+        )
         assert client.get(timeout=5) == message
 
 
@@ -200,7 +203,13 @@ def test_bad_frames_are_reported_counted_and_skipped(server: ReferenceServer) ->
         assert client.get(timeout=5) == {"ok": 1}
         assert client.get(timeout=5) == {"ok": 2}
         kinds = [type(e).__name__ for e in errors]
-        assert kinds == ["DecodeError", "DecodeError", "DecodeError", "FrameTooLarge", "FrameTooLarge"]
+        assert kinds == [
+            "DecodeError",
+            "DecodeError",
+            "DecodeError",
+            "FrameTooLarge",
+            "FrameTooLarge",
+        ]
         assert errors[1].frame == b"\xff\xfe"  # type: ignore[attr-defined]
         assert client.stats.decode_errors == 3
         assert client.stats.frames_too_large == 2
@@ -379,10 +388,8 @@ def test_connect_timeout_when_server_never_accepts() -> None:
             for _ in range(8):
                 filler = socket.socket()
                 filler.setblocking(False)
-                try:
+                with contextlib.suppress(BlockingIOError):
                     filler.connect(("127.0.0.1", raw.port))
-                except BlockingIOError:
-                    pass
                 fillers.append(filler)
             with pytest.raises(greenclient.ConnectError, match="timed out"):
                 greenclient.connect("127.0.0.1", raw.port, connect_timeout=0.5)

@@ -66,7 +66,7 @@ def test_demo_sends_typed_lines_and_prints_what_arrives() -> None:
     with server:
         lines = run_demo(
             ["--port", str(server.port), "--host", "127.0.0.1", "--count", "2"],
-            stdin='hello ~ world\n{"action":"move","x":1}\n'.encode(),
+            stdin=b'hello ~ world\n{"action":"move","x":1}\n',
         )
         assert server.received.get(timeout=5) == {"text": "hello ~ world"}
         assert server.received.get(timeout=5) == {"action": "move", "x": 1}
@@ -82,7 +82,11 @@ def test_demo_with_explicit_port_and_no_server_fails_clearly() -> None:
     env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
     proc = subprocess.run(
         [*DEMO, "--host", "127.0.0.1", "--port", str(port)],
-        stdin=subprocess.DEVNULL, capture_output=True, timeout=30, env=env, check=False,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=30,
+        env=env,
+        check=False,
     )
     assert proc.returncode == 1
     assert b"refused" in proc.stderr

@@ -31,9 +31,7 @@ def test_server_restart_reconnects_and_on_connect_resends_hello() -> None:
         client.send({"hello": len(hellos)})
 
     first = ReferenceServer("127.0.0.1", port).start()
-    client = greenclient.connect(
-        "127.0.0.1", port, reconnect=FAST, on_connect=hello, events=True
-    )
+    client = greenclient.connect("127.0.0.1", port, reconnect=FAST, on_connect=hello, events=True)
     try:
         assert first.received.get(timeout=5) == {"hello": 1}
         first.broadcast({"from": "first"})
@@ -177,7 +175,12 @@ def test_send_during_outage_waits_and_goes_after_on_connect() -> None:
         first.stop()
         assert wait_until(lambda: client.state is greenclient.ConnectionState.RECONNECTING)
         sent: eventlet.queue.Queue[str] = eventlet.queue.Queue()
-        eventlet.spawn_n(lambda: (client.send({"during": "outage"}), sent.put("sent")))
+
+        def send() -> None:
+            client.send({"during": "outage"})
+            sent.put("sent")
+
+        eventlet.spawn_n(send)
         eventlet.sleep(0.1)
         assert sent.qsize() == 0  # still waiting for a connection
         with ReferenceServer("127.0.0.1", port) as second:
@@ -283,9 +286,10 @@ def test_on_connect_failure_is_logged_not_fatal(caplog: pytest.LogCaptureFixture
     def broken(client: greenclient.GreenClient) -> None:
         raise RuntimeError("hello failed")
 
-    with ReferenceServer() as server, greenclient.connect(
-        "127.0.0.1", server.port, on_connect=broken
-    ) as client:
+    with (
+        ReferenceServer() as server,
+        greenclient.connect("127.0.0.1", server.port, on_connect=broken) as client,
+    ):
         client.send({"still": "works"})
         assert server.received.get(timeout=5) == {"still": "works"}
         assert client.stats.callback_errors == 1

@@ -6,14 +6,14 @@ import socket
 import ssl
 from collections.abc import Iterator
 
+import eventlet
 import pytest
+import trustme
 
 import greenclient
 from greenclient.server import ReferenceServer
 
 from .helpers import RawServer
-
-trustme = pytest.importorskip("trustme")
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +53,11 @@ def test_untrusted_certificate_fails_fast_and_is_not_retryable(
 ) -> None:
     with pytest.raises(greenclient.ConnectError, match="certificate") as info:
         greenclient.connect(
-            "127.0.0.1", tls_server.port, ssl_context=ssl.create_default_context(),
-            server_hostname="localhost", connect_timeout=5,
+            "127.0.0.1",
+            tls_server.port,
+            ssl_context=ssl.create_default_context(),
+            server_hostname="localhost",
+            connect_timeout=5,
         )
     assert not info.value.retryable
 
@@ -62,8 +65,11 @@ def test_untrusted_certificate_fails_fast_and_is_not_retryable(
 def test_wrong_hostname_fails(ca: trustme.CA, tls_server: ReferenceServer) -> None:
     with pytest.raises(greenclient.ConnectError, match="certificate"):
         greenclient.connect(
-            "127.0.0.1", tls_server.port, ssl_context=trusting(ca),
-            server_hostname="not-the-server.example", connect_timeout=5,
+            "127.0.0.1",
+            tls_server.port,
+            ssl_context=trusting(ca),
+            server_hostname="not-the-server.example",
+            connect_timeout=5,
         )
 
 
@@ -71,8 +77,12 @@ def test_reconnect_stops_on_a_certificate_error(tls_server: ReferenceServer) -> 
     policy = greenclient.ReconnectPolicy(initial_delay=0.01, retry_initial=True)
     with pytest.raises(greenclient.ConnectError):
         greenclient.connect(
-            "127.0.0.1", tls_server.port, ssl_context=ssl.create_default_context(),
-            server_hostname="localhost", reconnect=policy, connect_timeout=5,
+            "127.0.0.1",
+            tls_server.port,
+            ssl_context=ssl.create_default_context(),
+            server_hostname="localhost",
+            reconnect=policy,
+            connect_timeout=5,
         )
 
 
@@ -80,15 +90,13 @@ def test_tls_handshake_with_a_silent_server_times_out(ca: trustme.CA) -> None:
     # The server accepts TCP but never answers the TLS handshake.
     def silent(sock: socket.socket) -> None:
         sock.recv(65536)
-        greenclient_sleep()
-
-    def greenclient_sleep() -> None:
-        import eventlet
-
         eventlet.sleep(10)
 
     with RawServer(silent) as raw, pytest.raises(greenclient.ConnectError, match="timed out"):
         greenclient.connect(
-            "127.0.0.1", raw.port, ssl_context=trusting(ca),
-            server_hostname="localhost", connect_timeout=0.5,
+            "127.0.0.1",
+            raw.port,
+            ssl_context=trusting(ca),
+            server_hostname="localhost",
+            connect_timeout=0.5,
         )
