@@ -27,14 +27,24 @@ Contract of every codec:
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any, Final, Literal, Protocol, TypeAlias
 
 from .errors import DecodeError, EncodeError
 from .framing import FrameItem
 
-__all__ = ["BytesCodec", "Codec", "CodecName", "JsonCodec", "TextCodec", "make_codec"]
+__all__ = [
+    "ORJSON_MIN_VERSION",
+    "BytesCodec",
+    "Codec",
+    "CodecName",
+    "JsonCodec",
+    "TextCodec",
+    "make_codec",
+]
 
 CodecName: TypeAlias = Literal["json", "text", "bytes"]
 
@@ -44,6 +54,13 @@ CodecName: TypeAlias = Literal["json", "text", "bytes"]
 _JSON_OUTSIDE_STRINGS: Final = frozenset('{}[],:"\\ \t\r\n0123456789+-.eEtrufalsnNIiy')
 _NON_ASCII: Final = re.compile(r"[^\x00-\x7f]")
 _JSON_WHITESPACE: Final = " \t\r\n"
+#: The oldest orjson that JsonCodec.orjson() accepts: before it, orjson.loads
+#: overflowed the C stack on deeply nested input instead of raising.
+ORJSON_MIN_VERSION: Final = (3, 9, 15)
+#: The character each two-character JSON escape stands for.
+_SHORT_ESCAPES: Final = {
+    b'"': 0x22, b"\\": 0x5C, b"/": 0x2F, b"b": 0x08, b"f": 0x0C, b"n": 0x0A, b"r": 0x0D, b"t": 0x09
+}
 
 
 class Codec(Protocol):
@@ -76,6 +93,32 @@ def _json_escape(char: str) -> str:
     return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
+@lru_cache(maxsize=16)
+def _char_escaper(char: str) -> Callable[[bytes], bytes]:
+    """Return a function that removes ``char`` from JSON bytes by escaping it.
+
+    ``char`` is one that compact JSON has only inside strings. Escape sequences
+    already there are kept whole, never cut in two: one that contains ``char``
+    (``\\b`` or ``\\u001b`` when ``char`` is ``b``) is rewritten as ``\\uXXXX``
+    in the hex case that avoids it (``\\u0008``, ``\\u001B``).
+    """
+    raw = char.encode("utf-8")
+    escaped = _json_escape(char).encode("ascii")
+    hex_format = b"\\u%04X" if char in "abcdef" else b"\\u%04x"
+    pattern = re.compile(rb"\\(?:u[0-9a-fA-F]{4}|.)|" + re.escape(raw), re.DOTALL)
+
+    def replace(match: re.Match[bytes]) -> bytes:
+        text = match.group()
+        if text == raw:
+            return escaped
+        if raw not in text:
+            return text
+        code = int(text[2:], 16) if len(text) == 6 else _SHORT_ESCAPES.get(text[1:])
+        return text if code is None else hex_format % code
+
+    return lambda data: pattern.sub(replace, data)
+
+
 def _escape_forbidden(data: bytes, forbidden: bytes) -> bytes:
     """Rewrite compact JSON ``data`` so that it no longer contains ``forbidden``."""
     try:
@@ -83,7 +126,7 @@ def _escape_forbidden(data: bytes, forbidden: bytes) -> bytes:
     except UnicodeDecodeError:
         first = ""
     if first and first not in _JSON_OUTSIDE_STRINGS:
-        data = data.replace(first.encode("utf-8"), _json_escape(first).encode("ascii"))
+        data = _char_escaper(first)(data)
     elif not forbidden.isascii():
         # A delimiter with non-ASCII bytes cannot occur in ASCII-only JSON.
         text = _NON_ASCII.sub(lambda m: _json_escape(m.group()), data.decode("utf-8"))
@@ -96,6 +139,25 @@ def _escape_forbidden(data: bytes, forbidden: bytes) -> bytes:
     return data
 
 
+def _has_non_finite(message: Any) -> bool:
+    """True when ``message`` holds a NaN or infinite float in its dicts, lists and tuples."""
+    stack = [message]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            stack.extend(value)
+    return False
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 class JsonCodec:
     """JSON messages, UTF-8 on the wire.
 
@@ -104,6 +166,7 @@ class JsonCodec:
             UTF-8), or the raw ``bytes`` when ``loads_bytes`` is true. Default:
             the standard library's decoder.
         dumps: serialises a message to ``str`` or ``bytes`` of compact JSON.
+            Its string escapes must be JSON's own (``\\n``, ``\\u001b``, ...).
             Default: ``json.dumps`` with ``ensure_ascii=False``,
             ``separators=(",", ":")`` and ``allow_nan=False`` (NaN and infinity
             are not JSON, so sending them raises ``EncodeError``).
@@ -111,8 +174,14 @@ class JsonCodec:
             UTF-8 themselves (orjson).
 
     Decoding rejects, as ``DecodeError``: invalid UTF-8, invalid JSON (NUL bytes
-    included), and JSON nested deeper than the parser allows (its
-    ``RecursionError`` never escapes). Whitespace-only frames are skipped.
+    included, and ``NaN``/``Infinity``, which the standard library would accept
+    but JSON and orjson do not), integers longer than Python's digit limit, and
+    JSON nested deeper than the parser allows (its ``RecursionError`` never
+    escapes). Whitespace-only frames are skipped.
+
+    The orjson codec differs from the default on valid JSON in two documented
+    orjson ways: integers beyond 64 bits decode as floats, and numbers too large
+    for a float (``1e999``) are rejected instead of decoding as infinity.
     """
 
     def __init__(
@@ -124,7 +193,7 @@ class JsonCodec:
     ):
         self._scan_once: Callable[[str, int], tuple[Any, int]] | None = None
         if loads is None:
-            decoder = json.JSONDecoder()
+            decoder = json.JSONDecoder(parse_constant=_reject_constant)
             self._loads: Callable[[Any], Any] = decoder.decode
             # scan_once parses one value without decode()'s whitespace handling:
             # about 1.4x faster on small messages. Anything unusual (leading or
@@ -142,10 +211,40 @@ class JsonCodec:
 
     @classmethod
     def orjson(cls) -> JsonCodec:
-        """A codec using orjson (``pip install greenclient[speed]``): 3-4x faster."""
-        import orjson
+        """A codec using orjson (``pip install greenclient[speed]``): 3-4x faster.
 
-        return cls(orjson.loads, orjson.dumps, loads_bytes=True)
+        Encoding refuses NaN and infinity (``EncodeError``) like the default
+        codec, where orjson alone would write them as ``null``; the check looks
+        into dicts, lists and tuples. Other orjson ways are kept: dict keys must
+        be ``str`` (the default codec turns ``int`` keys into strings), integers
+        must fit in 64 bits, and dataclasses, ``datetime`` and ``UUID`` values
+        are encoded where the default codec raises ``EncodeError``.
+
+        Raises:
+            ImportError: orjson is not installed, or is older than
+                :data:`ORJSON_MIN_VERSION`: older versions crash the whole
+                process (a segmentation fault, not an exception) on a frame
+                nested a few thousand levels deep, which any server could send.
+        """
+        import orjson  # noqa: PLC0415  (an optional dependency, needed only here)
+
+        version = tuple(int(part) for part in re.findall(r"\d+", orjson.__version__)[:3])
+        if version < ORJSON_MIN_VERSION:
+            wanted = ".".join(map(str, ORJSON_MIN_VERSION))
+            raise ImportError(
+                f"orjson {orjson.__version__} crashes on deeply nested input; "
+                f"greenclient needs orjson>={wanted}"
+            )
+        dumps = orjson.dumps
+
+        def strict_dumps(message: Any) -> bytes:
+            data: bytes = dumps(message)
+            # orjson writes NaN and infinity as null; the default codec refuses them.
+            if b"null" in data and _has_non_finite(message):
+                raise ValueError("NaN and infinity are not JSON")
+            return data
+
+        return cls(orjson.loads, strict_dumps, loads_bytes=True)
 
     def decode(self, frame: bytes) -> Any:
         """Decode one frame.
@@ -231,7 +330,9 @@ class TextCodec:
 
     Decoding rejects invalid UTF-8 and NUL characters as ``DecodeError``. Encoding
     takes ``str`` only, and raises ``EncodeError`` when the text contains the
-    delimiter (text has no escape for it).
+    delimiter (text has no escape for it) or a NUL character (the decoder would
+    reject it), or is empty (an empty frame is skipped by the receiver, so the
+    message would vanish).
     """
 
     def decode_frames(self, items: list[FrameItem]) -> list[Any]:
@@ -260,13 +361,21 @@ class TextCodec:
             data = message.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise EncodeError(f"text is not encodable as UTF-8: {exc}") from exc
+        if not data:
+            raise EncodeError("an empty text cannot be framed: receivers skip empty frames")
+        if b"\x00" in data:
+            raise EncodeError("text contains a NUL character, which text frames may not hold")
         if forbidden is not None and forbidden in data:
             raise EncodeError(f"text contains the delimiter {forbidden!r}; it cannot be framed")
         return data
 
 
 class BytesCodec:
-    """Raw messages: frames are delivered as ``bytes``; ``send`` takes bytes-like objects."""
+    """Raw messages: frames are delivered as ``bytes``; ``send`` takes bytes-like objects.
+
+    Encoding raises ``EncodeError`` for a payload that contains the delimiter or
+    is empty (an empty frame is skipped by the receiver).
+    """
 
     def decode_frames(self, items: list[FrameItem]) -> list[Any]:
         return items
@@ -275,6 +384,8 @@ class BytesCodec:
         if not isinstance(message, (bytes, bytearray, memoryview)):
             raise EncodeError(f"the bytes codec sends bytes, not {type(message).__name__}")
         data = bytes(message)
+        if not data:
+            raise EncodeError("an empty payload cannot be framed: receivers skip empty frames")
         if forbidden is not None and forbidden in data:
             raise EncodeError(f"payload contains the delimiter {forbidden!r}; it cannot be framed")
         return data

@@ -24,6 +24,10 @@ Invariants shared by every framer:
 * Memory is bounded by ``max_frame_size`` plus the size of one ``feed``: a frame
   that grows past the limit is reported once (:class:`FrameTooLarge`) and its
   remaining bytes are dropped as they arrive, up to the next frame boundary.
+  Each framer's read-only ``buffered`` property tells how many bytes it holds
+  between calls: at most ``max_frame_size`` plus the few bytes of a delimiter
+  or length header.
+* The same stream gives the same items however it is split into pieces.
 * Work is linear in the bytes fed: bytes already searched are never searched
   again, however many pieces a large frame arrives in.
 """
@@ -31,9 +35,9 @@ Invariants shared by every framer:
 from __future__ import annotations
 
 import re
-from typing import Final, Literal, Protocol, TypeAlias, Union, cast
+from typing import Final, Literal, Protocol, TypeAlias, cast
 
-from .errors import FrameTooLarge, JSONStreamError, PartialFrame, ProtocolError
+from .errors import EncodeError, FrameTooLarge, JSONStreamError, PartialFrame, ProtocolError
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
@@ -48,7 +52,7 @@ __all__ = [
 
 DEFAULT_MAX_FRAME_SIZE: Final = 1 << 20
 
-FrameItem: TypeAlias = Union[bytes, ProtocolError]
+FrameItem: TypeAlias = bytes | ProtocolError
 FramingName: TypeAlias = Literal["delimiter", "json", "length"]
 
 
@@ -77,7 +81,12 @@ class Framer(Protocol):
         ...
 
     def frame(self, payload: bytes) -> bytes:
-        """Return the bytes to write for one frame holding ``payload``."""
+        """Return the bytes to write for one frame holding ``payload``.
+
+        Raises:
+            EncodeError: the payload cannot be framed so that the receiver finds
+                it whole; nothing should be written.
+        """
         ...
 
 
@@ -97,6 +106,11 @@ class DelimiterFramer:
     Empty frames (two delimiters in a row) are skipped. The payload of a frame
     may not contain the delimiter (:attr:`forbidden`): the codec escapes it or
     refuses the message before :meth:`frame` is called.
+
+    A frame is split at the first occurrence of the delimiter after the previous
+    one, as ``bytes.split`` does; with a multi-byte delimiter, a frame is
+    reported too large only once its own bytes (not a possible start of the
+    delimiter) pass ``max_frame_size``.
     """
 
     def __init__(self, delimiter: bytes = b"~", max_frame_size: int = DEFAULT_MAX_FRAME_SIZE):
@@ -111,6 +125,16 @@ class DelimiterFramer:
         self._pending = 0
         # True while dropping the rest of a frame that crossed max_frame_size.
         self._discarding = False
+
+    @property
+    def buffered(self) -> int:
+        """How many bytes of an unfinished frame are held (read-only).
+
+        At most ``max_frame_size + len(delimiter) - 1`` between calls to
+        :meth:`feed`; while a too-large frame is being dropped, at most
+        ``len(delimiter) - 1``.
+        """
+        return self._pending
 
     def feed(self, data: bytes) -> list[FrameItem]:
         if not data:
@@ -142,7 +166,8 @@ class DelimiterFramer:
             # No delimiter yet: the whole piece belongs to the unfinished frame.
             self._pieces.append(data)
             self._pending += len(data)
-            if self._pending > limit:
+            # The last keep bytes may be the start of the delimiter, not frame bytes.
+            if self._pending > limit + keep:
                 return [self._start_discarding()]
             return []
 
@@ -163,7 +188,7 @@ class DelimiterFramer:
         if tail:
             self._pieces = [tail]
             self._pending = len(tail)
-            if self._pending > limit:
+            if self._pending > limit + keep:
                 out.append(self._start_discarding())
         return out
 
@@ -202,7 +227,23 @@ class DelimiterFramer:
         return [PartialFrame(partial)] if partial else []
 
     def frame(self, payload: bytes) -> bytes:
-        return payload + self.delimiter
+        """Return ``payload`` followed by the delimiter.
+
+        Raises:
+            EncodeError: the payload ends with bytes that, followed by the
+                delimiter, form an earlier occurrence of it (possible only with
+                a delimiter such as ``b"~~"`` whose start repeats its end), so
+                the receiver would cut the frame short.
+        """
+        delimiter = self.delimiter
+        data = payload + delimiter
+        keep = len(delimiter) - 1
+        if keep and data.find(delimiter, max(0, len(payload) - keep)) != len(payload):
+            raise EncodeError(
+                f"the payload ends with bytes that run into the delimiter {delimiter!r}; "
+                "it cannot be framed"
+            )
+        return data
 
 
 class LengthPrefixFramer:
@@ -220,6 +261,15 @@ class LengthPrefixFramer:
         self.forbidden: bytes | None = None
         self._buf = bytearray()
         self._skip = 0  # bytes still to drop from an oversized frame
+
+    @property
+    def buffered(self) -> int:
+        """How many bytes of an unfinished frame (header included) are held (read-only).
+
+        Less than ``max_frame_size + 4`` between calls to :meth:`feed`; the bytes
+        of an oversized frame are never held.
+        """
+        return len(self._buf)
 
     def feed(self, data: bytes) -> list[FrameItem]:
         out: list[FrameItem] = []
@@ -276,6 +326,8 @@ _VALUE_START: Final = re.compile(rb'[^ \t\r\n]')
 _SCALAR_END: Final = re.compile(rb'[ \t\r\n{}\[\],"]')
 _RESYNC: Final = re.compile(rb"[{\[]")
 _SCALAR_FIRST: Final = frozenset(b"-0123456789tfnNI")
+_SELF_ENDING: Final = frozenset((b"}", b"]", b'"'))
+_OPENERS: Final = frozenset(b"{[")
 
 # Scanner states.
 _TOP, _CONTAINER, _STRING, _SCALAR = range(4)
@@ -300,6 +352,10 @@ class JSONStreamFramer:
     * A value longer than ``max_frame_size`` is reported as
       :class:`FrameTooLarge`; the framer keeps tracking its brackets without
       storing its bytes and resumes after it ends.
+
+    :meth:`frame` follows a bare number or literal with a newline: without it,
+    ``1`` then ``2`` would arrive as ``12``, and the receiver could not tell
+    that a lone ``1`` had ended.
     """
 
     def __init__(self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE):
@@ -315,6 +371,15 @@ class JSONStreamFramer:
         self._skipped = 0  # bytes dropped while resynchronising, not yet reported
         self._skipped_sample = b""
 
+    @property
+    def buffered(self) -> int:
+        """How many bytes of an unfinished value are held (read-only).
+
+        At most ``max_frame_size`` between calls to :meth:`feed`; the bytes of
+        an oversized value or of skipped garbage are never held.
+        """
+        return len(self._buf)
+
     def feed(self, data: bytes) -> list[FrameItem]:
         out: list[FrameItem] = []
         buf = self._buf
@@ -326,6 +391,17 @@ class JSONStreamFramer:
         start = self._start
         while pos < size:
             if state == _TOP:
+                if self._skipped:
+                    # Still resynchronising after garbage that ended a previous
+                    # piece: only { or [ ends the skip, as if the garbage and this
+                    # piece had arrived together.
+                    r = _RESYNC.search(buf, pos)
+                    end = size if r is None else r.start()
+                    self._note_skipped(buf[pos:end])
+                    pos = start = end
+                    if r is not None:
+                        self._flush_skipped(out)
+                    continue
                 m = _VALUE_START.search(buf, pos)
                 if m is None:
                     pos = size
@@ -333,7 +409,7 @@ class JSONStreamFramer:
                 pos = m.start()
                 first = buf[pos]
                 start = pos
-                if first == 0x7B or first == 0x5B:  # { [
+                if first in _OPENERS:  # { [
                     self._flush_skipped(out)
                     state, depth, pos = _CONTAINER, 1, pos + 1
                 elif first == 0x22:  # "
@@ -352,25 +428,28 @@ class JSONStreamFramer:
                 continue
             if state == _STRING:
                 if self._escape:
+                    # The previous piece ended with a backslash: this byte is escaped.
+                    # (No `continue`: the size check below must see this byte too, so
+                    # that a value is refused at the same byte however it was cut.)
                     self._escape = False
                     pos += 1
-                    continue
-                m = _STRING_EVENT.search(buf, pos)
-                if m is None:
-                    pos = size
-                elif buf[m.start()] == 0x5C:  # backslash: the next byte is escaped
-                    pos = m.start() + 2
-                    if pos > size:
-                        pos = size
-                        self._escape = True
                 else:
-                    pos = m.end()
-                    if depth == 0:
-                        self._emit(out, buf, start, pos)
-                        state = _TOP
-                        start = pos
+                    m = _STRING_EVENT.search(buf, pos)
+                    if m is None:
+                        pos = size
+                    elif buf[m.start()] == 0x5C:  # backslash: the next byte is escaped
+                        pos = m.start() + 2
+                        if pos > size:
+                            pos = size
+                            self._escape = True
                     else:
-                        state = _CONTAINER
+                        pos = m.end()
+                        if depth == 0:
+                            self._emit(out, buf, start, pos)
+                            state = _TOP
+                            start = pos
+                        else:
+                            state = _CONTAINER
             elif state == _CONTAINER:
                 m = _CONTAINER_EVENT.search(buf, pos)
                 if m is None:
@@ -380,7 +459,7 @@ class JSONStreamFramer:
                     c = buf[m.start()]
                     if c == 0x22:
                         state = _STRING
-                    elif c == 0x7B or c == 0x5B:
+                    elif c in _OPENERS:
                         depth += 1
                     else:
                         depth -= 1
@@ -412,6 +491,9 @@ class JSONStreamFramer:
     def _emit(self, out: list[FrameItem], buf: bytearray, start: int, end: int) -> None:
         if self._discarding:
             self._discarding = False
+        elif end - start > self.max_frame_size:
+            # The whole value arrived in one piece, before the in-flight check saw it.
+            out.append(FrameTooLarge(end - start, self.max_frame_size))
         else:
             out.append(bytes(buf[start:end]))
 
@@ -440,7 +522,10 @@ class JSONStreamFramer:
         return out
 
     def frame(self, payload: bytes) -> bytes:
-        return payload
+        """Return ``payload``, followed by a newline unless it ends with ``}``, ``]`` or ``"``."""
+        if payload[-1:] in _SELF_ENDING:
+            return payload
+        return payload + b"\n"
 
 
 def make_framer(

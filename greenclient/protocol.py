@@ -73,7 +73,9 @@ class MessageProtocol:
             # Trailing whitespace after the last frame (a newline after "~") is not a
             # frame, so its loss at end of stream is no error either.
             items = [
-                i for i in items if not (isinstance(i, PartialFrame) and not i.frame.strip(b" \t\r\n"))
+                i
+                for i in items
+                if not (isinstance(i, PartialFrame) and not i.frame.strip(b" \t\r\n"))
             ]
         return self.codec.decode_frames(items)
 

@@ -12,7 +12,19 @@ from typing import Any
 import eventlet
 import eventlet.queue
 
-__all__ = ["RawServer", "free_port", "reset", "wait_until"]
+from greenclient.protocol import MessageProtocol
+
+__all__ = ["RawServer", "free_port", "receive", "reset", "wait_until"]
+
+
+def receive(protocol: MessageProtocol, pieces: list[bytes], *, eof: bool = True) -> list[Any]:
+    """Feed ``pieces`` to ``protocol`` (then the end of stream); return every item out."""
+    out: list[Any] = []
+    for piece in pieces:
+        out += protocol.receive_data(piece)
+    if eof:
+        out += protocol.receive_eof()
+    return out
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, step: float = 0.005) -> bool:
