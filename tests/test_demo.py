@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -98,3 +99,23 @@ def test_demo_main_is_callable_in_process() -> None:
     with pytest.raises(SystemExit) as info:
         demo.main(["--help"])
     assert info.value.code == 0
+
+
+def test_installed_console_command_runs_the_demo() -> None:
+    command = shutil.which("greenclient-demo")
+    if command is None:
+        pytest.skip("greenclient-demo is not installed (python3 -m pip install -e .)")
+    if something_listens_on_8000():
+        pytest.skip("something listens on localhost:8000; the embedded server is not used")
+    proc = subprocess.run(
+        [command, "--count", "2", "--rate", "50"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=30,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        check=False,
+    )
+    lines = proc.stdout.decode("utf-8").splitlines()
+    assert proc.returncode == 0, proc.stderr.decode("utf-8", "replace")
+    assert "embedded reference server" in lines[0]
+    assert len(lines) == 3
