@@ -270,12 +270,9 @@ def _shutdown(sock: socket.socket | None) -> None:
     """
     if sock is None:
         return
-    try:
+    with contextlib.suppress(OSError):  # ENOTCONN after a reset: the yield is needed all the same
         sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    else:
-        eventlet.sleep(0)
+    eventlet.sleep(0)
     with contextlib.suppress(OSError):
         sock.close()
 

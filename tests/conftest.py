@@ -19,7 +19,7 @@ def server() -> Iterator[ReferenceServer]:
         yield srv
 
 
-def require_tool(name: str) -> str:
+def require_tool(name: str, package: str | None = None) -> str:
     """Return the path of an external program, or skip (fail when GREENCLIENT_REQUIRE_TOOLS=1).
 
     CI sets GREENCLIENT_REQUIRE_TOOLS=1 so that a missing Scala or ncat is an
@@ -27,7 +27,7 @@ def require_tool(name: str) -> str:
     """
     path = shutil.which(name)
     if path is None:
-        message = f"{name} is not installed (Debian: apt-get install {name})"
+        message = f"{name} is not installed (Debian: apt-get install {package or name})"
         if os.environ.get("GREENCLIENT_REQUIRE_TOOLS") == "1":
             pytest.fail(message + "; GREENCLIENT_REQUIRE_TOOLS=1 makes this an error")
         pytest.skip(message)

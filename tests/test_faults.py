@@ -9,11 +9,12 @@ from __future__ import annotations
 import socket
 
 import eventlet
+import eventlet.patcher
 import pytest
 
 import greenclient
 
-from .helpers import RawServer, wait_until
+from .helpers import RawServer, reset, wait_until
 
 psutil = pytest.importorskip("psutil")
 
@@ -154,3 +155,20 @@ def test_many_clients_each_get_every_broadcast() -> None:
             for client in clients:
                 client.close()
         assert wait_until(lambda: server.clients == 0)
+
+
+def test_send_on_a_reset_connection_wakes_the_listener() -> None:
+    # The peer resets while the hub is not polling; send() meets the reset first.
+    # Closing the socket then must still wake the listener blocked in recv().
+    real_sleep = eventlet.patcher.original("time").sleep
+    with RawServer() as raw:
+        client = greenclient.connect("127.0.0.1", raw.port)
+        peer = raw.connections.get(timeout=5)
+        eventlet.sleep(0.01)  # the listener is now blocked in recv()
+        reset(peer)
+        real_sleep(0.2)  # the RST arrives; the hub does not run meanwhile
+        with pytest.raises(greenclient.ConnectionClosed):
+            client.send({"a": 1})
+        with pytest.raises(greenclient.ConnectionClosed):
+            client.get(timeout=5)
+        assert client.closed
