@@ -26,6 +26,7 @@ Contract of every codec:
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -158,6 +159,18 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+@functools.cache
+def _default_decoder() -> json.JSONDecoder:
+    """The standard library decoder, shared: it keeps no state between calls."""
+    return json.JSONDecoder(parse_constant=_reject_constant)
+
+
+@functools.cache
+def _default_encoder() -> json.JSONEncoder:
+    """The standard library encoder, shared: it keeps no state between calls."""
+    return json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 class JsonCodec:
     """JSON messages, UTF-8 on the wire.
 
@@ -193,7 +206,7 @@ class JsonCodec:
     ):
         self._scan_once: Callable[[str, int], tuple[Any, int]] | None = None
         if loads is None:
-            decoder = json.JSONDecoder(parse_constant=_reject_constant)
+            decoder = _default_decoder()
             self._loads: Callable[[Any], Any] = decoder.decode
             # scan_once parses one value without decode()'s whitespace handling:
             # about 1.4x faster on small messages. Anything unusual (leading or
@@ -204,9 +217,7 @@ class JsonCodec:
             self._loads = loads
         self._loads_bytes = loads_bytes
         if dumps is None:
-            dumps = json.JSONEncoder(
-                ensure_ascii=False, separators=(",", ":"), allow_nan=False
-            ).encode
+            dumps = _default_encoder().encode
         self._dumps: Callable[[Any], str | bytes] = dumps
 
     @classmethod
