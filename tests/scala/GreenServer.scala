@@ -43,7 +43,7 @@ case class SendToClients(message: Array[Byte], bytewise: Boolean = false)
 case object CloseAll
 case object Stop
 
-class FrameTooLarge(size: Int) extends IOException(s"frame larger than $size bytes")
+class FrameTooLarge(size: Int) extends java.io.IOException(s"frame larger than $size bytes")
 
 /** The bytes one client has sent since its last complete frame.
   *
@@ -52,28 +52,68 @@ class FrameTooLarge(size: Int) extends IOException(s"frame larger than $size byt
   * So bytes are kept until a delimiter arrives, and only a complete frame is
   * decoded. Keep one FrameBuffer per client: a buffer shared by all clients
   * mixes their bytes.
+  *
+  * The array doubles when full and each search starts where the last one
+  * stopped, so a large frame arriving in small pieces costs time in proportion
+  * to its size, not to its size squared.
   */
 class FrameBuffer(delimiter: Array[Byte], maxFrame: Int = 1 << 20) {
-  private var buffer = Array.empty[Byte]
-  private var searched = 0 // buffer(0 until searched) holds no delimiter: don't search it again
+  require(delimiter.nonEmpty, "the delimiter must not be empty")
+  private var buffer = new Array[Byte](4096) // buffer(0 until length): the unfinished frame
+  private var length = 0
 
-  /** Adds the bytes of one Received; returns the frames they complete, in order. */
+  /** Adds the bytes of one Received; returns the frames they complete, in order.
+    *
+    * Throws FrameTooLarge as soon as a frame is known to be longer than maxFrame
+    * bytes (delimiter not counted); the buffer is then unusable: close the connection.
+    */
   def feed(data: Array[Byte]): List[Array[Byte]] = {
-    buffer = buffer ++ data
+    // No delimiter starts in the bytes already searched, but the last
+    // delimiter.length - 1 of them may begin one that data completes.
+    val from = math.max(0, length - delimiter.length + 1)
+    // Grow at least twofold, so that appending stays O(1) per byte.
+    if (length + data.length > buffer.length)
+      buffer = java.util.Arrays.copyOf(buffer, math.max(2 * buffer.length, length + data.length))
+    System.arraycopy(data, 0, buffer, length, data.length)
+    length += data.length
+
     val frames = List.newBuilder[Array[Byte]]
     var start = 0
-    var end = buffer.indexOfSlice(delimiter, searched)
+    var end = indexOfDelimiter(from)
     while (end >= 0) {
-      frames += buffer.slice(start, end)
+      if (end - start > maxFrame) throw new FrameTooLarge(maxFrame)
+      frames += java.util.Arrays.copyOfRange(buffer, start, end)
       start = end + delimiter.length
-      end = buffer.indexOfSlice(delimiter, start)
+      end = indexOfDelimiter(start)
     }
-    buffer = buffer.drop(start) // keep the unfinished frame for the next Received
-    // A delimiter may have begun in the last bytes: search those again next time.
-    searched = math.max(0, buffer.length - delimiter.length + 1)
-    // A client that never sends the delimiter must not grow the buffer forever.
-    if (buffer.length > maxFrame) throw new FrameTooLarge(maxFrame)
+    if (start > 0) {
+      // Move the unfinished frame to the front. It began after a delimiter that
+      // ended in data, so this copies no more than data.length bytes. After a
+      // large frame, a smaller array gives the memory back.
+      length -= start
+      val kept =
+        if (buffer.length > (256 << 10) && length < buffer.length / 4) new Array[Byte](2 * length)
+        else buffer
+      System.arraycopy(buffer, start, kept, 0, length)
+      buffer = kept
+    }
+    // A client that never sends the delimiter must not grow the buffer forever:
+    // no delimiter starts before the last delimiter.length - 1 bytes, so all the
+    // bytes before them belong to the unfinished frame.
+    if (length - delimiter.length + 1 > maxFrame) throw new FrameTooLarge(maxFrame)
     frames.result()
+  }
+
+  /** Where the first delimiter at or after `from` starts in buffer(0 until length), or -1. */
+  private def indexOfDelimiter(from: Int): Int = {
+    var i = from
+    while (i <= length - delimiter.length) {
+      var j = 0
+      while (j < delimiter.length && buffer(i + j) == delimiter(j)) j += 1
+      if (j == delimiter.length) return i
+      i += 1
+    }
+    -1
   }
 }
 
