@@ -531,9 +531,11 @@ class GreenClient:
                 up_since = time.monotonic()
                 self._connected(reconnecting)
                 reason = self._listen(sock)
+                # Both before _shutdown() yields: a sender must never find the old,
+                # fired event with no socket (it would spin without yielding).
                 self._sock = None
-                _shutdown(sock)
                 self._ready = eventlet.event.Event()
+                _shutdown(sock)
                 for item in self.protocol.receive_eof():
                     if isinstance(item, ProtocolError):
                         self._report(item)

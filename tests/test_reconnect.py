@@ -311,3 +311,32 @@ def test_unresolvable_name_is_not_retryable_but_a_refusal_is() -> None:
     try_again = _map_connect_error(socket.gaierror(socket.EAI_AGAIN, "Try again"), "x.invalid", 1)
     assert try_again.retryable
     assert _map_connect_error(ConnectionRefusedError(), "127.0.0.1", 1).retryable
+
+
+def test_sender_racing_a_disconnect_waits_instead_of_spinning() -> None:
+    # A send() that comes while the listener is closing the old socket must wait
+    # for the new connection. Spinning there would block the hub until the
+    # send_timeout expired, so a SendTimeout here means the hub was starved.
+    port = free_port()
+    server = ReferenceServer("127.0.0.1", port).start()
+    client = greenclient.connect("127.0.0.1", port, reconnect=FAST, send_timeout=5)
+    failures: list[str] = []
+
+    def sender() -> None:
+        for i in range(2000):
+            try:
+                client.send({"i": i})
+            except greenclient.GreenClientError as exc:
+                failures.append(type(exc).__name__)
+            eventlet.sleep(0)
+
+    thread = eventlet.spawn(sender)
+    try:
+        eventlet.sleep(0.01)
+        server.stop()
+        with ReferenceServer("127.0.0.1", port):
+            thread.wait()
+            assert "SendTimeout" not in failures
+            assert client.stats.reconnects == 1
+    finally:
+        client.close()
