@@ -280,39 +280,18 @@ def _shutdown(sock: socket.socket | None) -> None:
         sock.close()
 
 
-def _receiver(sock: socket.socket, idle: float | None) -> Callable[[int], bytes]:
-    """Return ``recv(size)`` for ``sock`` that yields to the hub while it waits.
-
-    For plain TCP it reads the underlying non-blocking socket and waits in the
-    hub itself, because eventlet's green ``recv`` turns ECONNRESET into ``b""``
-    and a reset would pass for a clean end of stream. It raises
-    :class:`ReadIdleTimeout` after ``idle`` seconds without data (None: never).
-    """
-    raw = getattr(sock, "fd", None)
+def _tls_receiver(sock: socket.socket, idle: float | None) -> Callable[[int], bytes]:
+    """Return ``recv(size)`` for a green TLS socket, raising ReadIdleTimeout after ``idle`` s."""
+    if idle is None:
+        return sock.recv
     timeout_exc = ReadIdleTimeout(f"no data for {idle} seconds")
-    if raw is None or isinstance(sock, ssl.SSLSocket):
-        # TLS: the green SSL socket's own recv; the timeout around it loses nothing
-        # (a timeout around sendall could, see eventlet issue #332).
-        def recv_green(size: int) -> bytes:
-            if idle is None:
-                return sock.recv(size)
-            with eventlet.timeout.Timeout(idle, timeout_exc):
-                return sock.recv(size)
 
-        return recv_green
+    def recv(size: int) -> bytes:
+        # A timeout around recv loses nothing (around sendall it could: eventlet #332).
+        with eventlet.timeout.Timeout(idle, timeout_exc):
+            return sock.recv(size)
 
-    raw_recv = raw.recv
-    trampoline = eventlet.hubs.trampoline
-
-    def recv_raw(size: int) -> bytes:
-        while True:
-            try:
-                data: bytes = raw_recv(size)
-                return data
-            except BlockingIOError:
-                trampoline(raw, read=True, timeout=idle, timeout_exc=timeout_exc)
-
-    return recv_raw
+    return recv
 
 
 class GreenClient:
@@ -422,6 +401,7 @@ class GreenClient:
         # client closed; replaced by a fresh one whenever the connection is lost.
         self._ready = eventlet.event.Event()
         self._runner: greenlet.greenlet | None = None
+        self._hello: greenlet.greenlet | None = None  # runs on_connect
         self._closing = False
         # Index of the next backoff delay: grows with every attempt, and goes back
         # to 0 once a connection has stayed up for the policy's reset_after.
@@ -454,6 +434,9 @@ class GreenClient:
         except BaseException as exc:
             self._finish(exc)
             raise
+        if self._closing:  # close() came while the connection was being opened
+            _shutdown(sock)
+            raise ConnectionClosed("closed while connecting")
         # Start the listener last, once every attribute it uses exists.
         self._sock = sock
         self.state = ConnectionState.OPEN
@@ -481,6 +464,10 @@ class GreenClient:
         except (OSError, eventlet.timeout.Timeout) as exc:
             _shutdown(sock)
             raise _map_connect_error(exc, self.host, self.port) from exc
+        except BaseException:  # killed by close() mid-connect: no other thread uses sock
+            if sock is not None:
+                sock.close()
+            raise
 
     def _connect_with_retries(self, lost_at: float) -> socket.socket:
         """Try to connect following the policy; raise the last ConnectError on giving up.
@@ -496,6 +483,9 @@ class GreenClient:
                 raise ConnectionClosed("closed while reconnecting")
             if tries or self.state is ConnectionState.RECONNECTING:
                 delay = policy.delay(self._attempt, self._rng)
+                if policy.max_elapsed is not None:
+                    # Never sleep past the deadline; the last attempt comes at it.
+                    delay = max(0.0, min(delay, lost_at + policy.max_elapsed - time.monotonic()))
                 self._attempt += 1
                 del self.reconnect_delays[:-100]
                 self.reconnect_delays.append(delay)
@@ -521,6 +511,7 @@ class GreenClient:
     def _run(self, sock: socket.socket) -> None:
         reason: BaseException | None = None
         reconnecting = False
+        unreported = False  # a connection is up whose end has not been reported yet
         try:
             while True:
                 self._sock = sock
@@ -529,6 +520,7 @@ class GreenClient:
                 if reconnecting:
                     self.stats.reconnects += 1
                 up_since = time.monotonic()
+                unreported = True
                 self._connected(reconnecting)
                 reason = self._listen(sock)
                 # Both before _shutdown() yields: a sender must never find the old,
@@ -542,11 +534,9 @@ class GreenClient:
                     else:
                         self._deliver(item)
                 will_reconnect = self.policy is not None and not self._closing
-                self.stats.disconnects += 1
-                if self._events:
-                    self.queue.put(Disconnected(reason, will_reconnect))
-                self._callback(self._on_disconnect, self, reason)
-                if not will_reconnect:
+                unreported = False
+                self._disconnected(reason, will_reconnect)
+                if not will_reconnect or self._closing:  # close() may come from on_disconnect
                     break
                 self.state = ConnectionState.RECONNECTING
                 assert self.policy is not None
@@ -554,12 +544,19 @@ class GreenClient:
                     self._attempt = 0
                 try:
                     sock = self._connect_with_retries(time.monotonic())
+                except ConnectionClosed:
+                    break  # close() during the retries: not an error of the connection
                 except GreenClientError as exc:
                     reason = exc
                     break
                 reconnecting = True
         except greenlet.GreenletExit:
-            pass
+            # close() from another green thread killed the listener wherever it was
+            # waiting; the end of the connection is still reported, once.
+            reason = None
+            if unreported:
+                self._sock = None
+                self._disconnected(None, False)
         except BaseException as exc:  # a bug: keep it visible, but still wake everyone
             logger.exception("greenclient: listener failed")
             reason = exc
@@ -567,14 +564,57 @@ class GreenClient:
             self._finish(reason)
 
     def _connected(self, reconnect: bool) -> None:
-        if self._events:
-            self.queue.put(Connected(self.host, self.port, reconnect))
+        """Report a new connection, then let sends go ahead once on_connect is done.
+
+        on_connect runs in a green thread of its own while the listener already
+        reads: an on_connect that sends a lot to an echoing server must not wait
+        for a listener that waits for it.
+        """
+        self._put_event(Connected(self.host, self.port, reconnect))
+        if self._on_connect is None:
+            self._ready.send(True)
+        else:
+            self._hello = eventlet.spawn_n(self._run_on_connect, self._ready)
+
+    def _run_on_connect(self, ready: eventlet.event.Event) -> None:
         self._callback(self._on_connect, self)
-        self._ready.send(True)
+        if ready is self._ready and not ready.ready():  # still the same connection
+            ready.send(True)
+
+    def _disconnected(self, reason: BaseException | None, will_reconnect: bool) -> None:
+        self.stats.disconnects += 1
+        self._put_event(Disconnected(reason, will_reconnect))
+        self._callback(self._on_disconnect, self, reason)
+
+    def _put_event(self, event: Connected | Disconnected) -> None:
+        """Put a connection event on the queue (events=True) without ever waiting.
+
+        A consumer may be blocked in send() waiting for the reconnection that this
+        event precedes; so when the queue is full it grows by one slot for the
+        event instead (a few slots per reconnection at most).
+        """
+        if not self._events:
+            return
+        queue = self.queue
+        try:
+            queue.put_nowait(event)
+        except eventlet.queue.Full:
+            queue.resize(queue.maxsize + 1)
+            queue.put_nowait(event)
 
     def _listen(self, sock: socket.socket) -> BaseException | None:
-        """Read until the connection ends; return why (None for a clean EOF)."""
-        recv = _receiver(sock, self._read_idle_timeout)
+        """Read until the connection ends; return why (None for a clean EOF).
+
+        For plain TCP it reads the underlying non-blocking socket and waits in the
+        hub itself, because eventlet's green ``recv`` turns ECONNRESET into ``b""``
+        and a reset would pass for a clean end of stream. (Inlined here rather than
+        wrapped in a closure: with 10,000 clients every parked object counts.)
+        """
+        idle = self._read_idle_timeout
+        raw = None if isinstance(sock, ssl.SSLSocket) else getattr(sock, "fd", None)
+        recv = _tls_receiver(sock, idle) if raw is None else raw.recv
+        timeout_exc = None if idle is None else ReadIdleTimeout(f"no data for {idle} seconds")
+        trampoline = eventlet.hubs.trampoline
         size = self._recv_size
         receive = self.protocol.receive_data
         put = self.queue.put
@@ -583,6 +623,14 @@ class GreenClient:
         while True:
             try:
                 data = recv(size)
+            except BlockingIOError:  # the raw socket has nothing yet: wait in the hub
+                try:
+                    trampoline(raw, read=True, timeout=idle, timeout_exc=timeout_exc)
+                except ReadIdleTimeout as exc:
+                    return exc
+                except (OSError, eventlet.hubs.IOClosed) as exc:
+                    return None if self._closing else exc
+                continue
             except ReadIdleTimeout as exc:
                 return exc
             except (OSError, eventlet.hubs.IOClosed) as exc:
@@ -590,14 +638,15 @@ class GreenClient:
             if not data:
                 return None
             stats.bytes_received += len(data)
-            delivered = 0
-            for item in receive(data):
+            items = receive(data)
+            rejected = 0
+            for item in items:
                 if isinstance(item, ProtocolError):
                     self._report(item)
+                    rejected += 1
                 else:
                     put(item)
-                    delivered += 1
-            stats.messages_received += delivered
+            stats.messages_received += len(items) - rejected
             if pause:
                 eventlet.sleep(0)
 
@@ -619,7 +668,9 @@ class GreenClient:
             logger.exception("greenclient: callback %r raised", callback)
 
     def _finish(self, reason: BaseException | None) -> None:
-        """Mark the client closed and wake every green thread waiting on it."""
+        """Mark the client closed and wake every green thread waiting on it. Idempotent."""
+        if self.state is ConnectionState.CLOSED:
+            return
         self.state = ConnectionState.CLOSED
         if self.close_reason is None:
             self.close_reason = reason
@@ -663,7 +714,14 @@ class GreenClient:
                 try:
                     sock.sendall(data)
                 except OSError as exc:
-                    _shutdown(sock)
+                    # Stop writing but keep reading: what the server sent before the
+                    # break is still delivered, and the listener then sees the end.
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_WR)
+                    # Until the listener reaches the end of what the server sent,
+                    # further sends fail the same way at once; the yield keeps a
+                    # caller that retries in a loop from starving every green thread.
+                    eventlet.sleep(0)
                     raise ConnectionClosed(f"connection broke while sending: {exc}", exc) from exc
             self.stats.messages_sent += 1
             self.stats.bytes_sent += len(data)
@@ -675,9 +733,15 @@ class GreenClient:
             if self.state is ConnectionState.CLOSED or self._closing:
                 raise ConnectionClosed("send() on a closed client", self.close_reason)
             sock = self._sock
-            # on_connect runs in the runner and may send before the others go ahead.
-            if sock is not None and (self._ready.ready() or eventlet.getcurrent() is self._runner):
+            current = eventlet.getcurrent()
+            # on_connect (and the listener's callbacks) may send before the others go ahead.
+            inside = current is self._runner or current is self._hello
+            if sock is not None and (self._ready.ready() or inside):
                 return sock
+            if inside:
+                # Only the listener can bring the connection back: waiting here for
+                # it would wait forever.
+                raise ConnectionClosed("send() from a callback while disconnected")
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise SendTimeout(f"no connection within send_timeout={self._send_timeout}s")

@@ -182,6 +182,11 @@ class ReferenceServer:
                 eventlet.sleep(0)
         finally:
             self._peers.pop(id(peer), None)
+            # shutdown and a yield before close: a broadcast blocked writing to this
+            # peer must wake up rather than wait on a closed descriptor.
+            with contextlib.suppress(OSError):
+                peer.sock.shutdown(socket.SHUT_RDWR)
+            eventlet.sleep(0)
             with contextlib.suppress(OSError):
                 peer.sock.close()
             self._event(f"DISCONNECTED {len(self._peers)}")
@@ -202,7 +207,10 @@ class ReferenceServer:
                 peer.write(data, bytewise)
                 sent += 1
             except OSError:
+                # Its reader sees the shutdown, ends and closes the socket.
                 self._peers.pop(key, None)
+                with contextlib.suppress(OSError):
+                    peer.sock.shutdown(socket.SHUT_RDWR)
         return sent
 
     def close_clients(self) -> None:
