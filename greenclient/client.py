@@ -7,9 +7,13 @@ does no I/O.
 Invariants:
 
 * One green thread (the *runner*) owns the socket's reading side. It connects
-  (and reconnects), runs ``on_connect``, then loops recv -> protocol -> queue.
-  When it ends, for whatever reason, its ``finally`` marks the client closed and
-  wakes every green thread blocked in ``get()``, iteration or ``send()``.
+  (and reconnects), starts ``on_connect`` in a green thread of its own, then
+  loops recv -> protocol -> queue. When it ends, for whatever reason, its
+  ``finally`` marks the client closed and wakes every green thread blocked in
+  ``get()``, iteration or ``send()``; the end of each connection is reported
+  (``on_disconnect``, ``Disconnected``) exactly once.
+* ``send()`` waits while there is no connection, except in the runner's own
+  callbacks, which could wait forever: there it raises ``ConnectionClosed``.
 * A frame is written whole under one semaphore, so any number of green threads
   may call ``send()`` at once; frames never interleave.
 * ``client.queue`` carries, in order: decoded messages; :class:`Connected` and
@@ -319,12 +323,14 @@ class GreenClient:
         reconnect: False (default), True for the default :class:`ReconnectPolicy`,
             or a policy.
         on_connect: called as ``on_connect(client)`` after every connection and
-            reconnection, in the listener green thread, before ``send()`` calls
-            waiting for the connection go ahead: the place to send a hello.
+            reconnection, in a green thread of its own while the listener reads,
+            before ``send()`` calls waiting for the connection go ahead: the place
+            to send a hello.
         on_disconnect: called as ``on_disconnect(client, reason)`` whenever a
             connection ends.
         events: also put :class:`Connected` / :class:`Disconnected` on the queue,
-            in order with the messages.
+            in order with the messages. An event never waits for room: a full
+            queue grows by one slot for it.
         send_timeout: seconds ``send()`` waits for a connection while
             (re)connecting before raising ``SendTimeout``; None waits as long as
             the client tries to reconnect.
