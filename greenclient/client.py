@@ -626,6 +626,7 @@ class GreenClient:
         put = self.queue.put
         stats = self.stats
         pause = self._yield
+        rejected_type = ProtocolError  # a local: looked up once per message
         while True:
             try:
                 data = recv(size)
@@ -647,7 +648,7 @@ class GreenClient:
             items = receive(data)
             rejected = 0
             for item in items:
-                if isinstance(item, ProtocolError):
+                if isinstance(item, rejected_type):
                     self._report(item)
                     rejected += 1
                 else:
@@ -684,9 +685,14 @@ class GreenClient:
         _shutdown(sock)
         if not self._ready.ready():
             self._ready.send(False)
-        # A full queue has no blocked getter; get() checks the state before waiting.
-        with contextlib.suppress(eventlet.queue.Full):
-            self.queue.put_nowait(END)
+        # END is always on the queue once the client is closed (a full queue grows by
+        # one slot for it), so get() and iteration need no check of their own.
+        queue = self.queue
+        try:
+            queue.put_nowait(END)
+        except eventlet.queue.Full:
+            queue.resize(queue.maxsize + 1)
+            queue.put_nowait(END)
 
     # -- the application's side ---------------------------------------------------
 
@@ -766,8 +772,6 @@ class GreenClient:
                 arrived before has been handed out.
         """
         queue = self.queue
-        if self.state is ConnectionState.CLOSED and queue.qsize() == 0:
-            raise ConnectionClosed(reason=self.close_reason)
         item = queue.get(timeout=timeout)
         if item is END:
             queue.put_nowait(END)  # for the next consumer
@@ -776,14 +780,12 @@ class GreenClient:
 
     def __iter__(self) -> Iterator[Any]:
         """Yield every message until the connection is over."""
-        queue = self.queue
+        get = self.queue.get
         while True:
             # get() inlined: iteration is the hot path of most applications.
-            if self.state is ConnectionState.CLOSED and queue.qsize() == 0:
-                return
-            item = queue.get()
+            item = get()
             if item is END:
-                queue.put_nowait(END)  # for the next consumer
+                self.queue.put_nowait(END)  # for the next consumer
                 return
             yield item
 

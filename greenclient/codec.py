@@ -276,13 +276,22 @@ class JsonCodec:
         scan = self._scan_once
         if scan is None:
             loads = self._loads
-            raw = self._loads_bytes
+            if self._loads_bytes:  # orjson: the parser takes the frame as it is
+                for item in items:
+                    if type(item) is not bytes:
+                        append(item)
+                        continue
+                    try:
+                        append(loads(item))
+                    except Exception:
+                        self._decode_slow(item, append)
+                return out
             for item in items:
                 if type(item) is not bytes:
                     append(item)
                     continue
                 try:
-                    append(loads(item if raw else item.decode("utf-8")))
+                    append(loads(item.decode("utf-8")))
                 except Exception:
                     self._decode_slow(item, append)
             return out
