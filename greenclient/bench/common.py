@@ -18,6 +18,7 @@ import json
 import os
 import resource
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -197,3 +198,26 @@ def timed(function: Callable[[], Any]) -> tuple[float, Any]:
     start = time.perf_counter()
     value = function()
     return time.perf_counter() - start, value
+
+
+class Control:
+    """The line-based control connection of a ``fanout`` server.
+
+    A plain socket in OS-thread workers, a green one in greenclient's (there the
+    socket module is patched before this is used).
+    """
+
+    def __init__(self, port: int, timeout: float):
+        self.sock = socket.create_connection((HOST, port), timeout=timeout)
+        self.file = self.sock.makefile("rb")
+
+    def ask(self, command: str, answer: str) -> str:
+        self.sock.sendall(command.encode("ascii") + b"\n")
+        line = self.file.readline().decode("ascii").strip()
+        if not line.startswith(answer):
+            raise RuntimeError(f"server answered {line!r} to {command!r}")
+        return line
+
+    def close(self) -> None:
+        self.file.close()
+        self.sock.close()

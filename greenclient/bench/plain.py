@@ -218,30 +218,11 @@ def job_client(args: argparse.Namespace) -> dict[str, Any]:
 # -- section 3 ---------------------------------------------------------------------
 
 
-class Control:
-    """The line-based control connection of a ``fanout`` server."""
-
-    def __init__(self, port: int, timeout: float):
-        self.sock = socket.create_connection((common.HOST, port), timeout=timeout)
-        self.file = self.sock.makefile("rb")
-
-    def ask(self, command: str, answer: str) -> str:
-        self.sock.sendall(command.encode("ascii") + b"\n")
-        line = self.file.readline().decode("ascii").strip()
-        if not line.startswith(answer):
-            raise RuntimeError(f"server answered {line!r} to {command!r}")
-        return line
-
-    def close(self) -> None:
-        self.file.close()
-        self.sock.close()
-
-
 def job_many(args: argparse.Namespace) -> dict[str, Any]:
     """N connections, each read by its own ``threading.Thread`` with the same framing."""
     count, messages = args.n, args.messages
     common.raise_nofile(count + 256)
-    control = Control(args.port, args.timeout)
+    control = common.Control(args.port, args.timeout)
     lock = threading.Lock()
     all_done = threading.Event()
     done = [0]
