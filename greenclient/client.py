@@ -599,14 +599,17 @@ class GreenClient:
         event precedes; so when the queue is full it grows by one slot for the
         event instead (a few slots per reconnection at most).
         """
-        if not self._events:
-            return
+        if self._events:
+            self._put_growing(event)
+
+    def _put_growing(self, item: Any) -> None:
+        """Put ``item`` on the queue now; a full queue grows by one slot for it."""
         queue = self.queue
         try:
-            queue.put_nowait(event)
+            queue.put_nowait(item)
         except eventlet.queue.Full:
             queue.resize(queue.maxsize + 1)
-            queue.put_nowait(event)
+            queue.put_nowait(item)
 
     def _listen(self, sock: socket.socket) -> BaseException | None:
         """Read until the connection ends; return why (None for a clean EOF).
@@ -685,14 +688,9 @@ class GreenClient:
         _shutdown(sock)
         if not self._ready.ready():
             self._ready.send(False)
-        # END is always on the queue once the client is closed (a full queue grows by
-        # one slot for it), so get() and iteration need no check of their own.
-        queue = self.queue
-        try:
-            queue.put_nowait(END)
-        except eventlet.queue.Full:
-            queue.resize(queue.maxsize + 1)
-            queue.put_nowait(END)
+        # END is always on the queue once the client is closed, so get() and
+        # iteration need no check of their own.
+        self._put_growing(END)
 
     # -- the application's side ---------------------------------------------------
 
