@@ -22,6 +22,10 @@ Contract of every codec:
   the frames after it are decoded as usual.
 * ``encode(message, forbidden)`` returns bytes that never contain ``forbidden``
   (the delimiter), or raises :class:`~greenclient.errors.EncodeError`.
+* Optionally, ``decode_counted(items)`` returns what ``decode_frames`` returns
+  and how many of its items are ``ProtocolError`` instances, so that
+  :class:`~greenclient.protocol.MessageProtocol` keeps its ``rejected`` count
+  without looking at every item. The built-in codecs have it.
 """
 
 from __future__ import annotations
@@ -271,8 +275,18 @@ class JsonCodec:
         return result[0]
 
     def decode_frames(self, items: list[FrameItem]) -> list[Any]:
+        return self.decode_counted(items)[0]
+
+    def decode_counted(self, items: list[FrameItem]) -> tuple[list[Any], int]:
+        """Like :meth:`decode_frames`, and also say how many items are errors.
+
+        Returns:
+            The list :meth:`decode_frames` returns, and how many of its items
+            are ``ProtocolError`` instances (passed through or made here).
+        """
         out: list[Any] = []
         append = out.append
+        errors = 0
         scan = self._scan_once
         if scan is None:
             loads = self._loads
@@ -280,24 +294,27 @@ class JsonCodec:
                 for item in items:
                     if type(item) is not bytes:
                         append(item)
+                        errors += 1
                         continue
                     try:
                         append(loads(item))
                     except Exception:
-                        self._decode_slow(item, append)
-                return out
+                        errors += self._decode_slow(item, append)
+                return out, errors
             for item in items:
                 if type(item) is not bytes:
                     append(item)
+                    errors += 1
                     continue
                 try:
                     append(loads(item.decode("utf-8")))
                 except Exception:
-                    self._decode_slow(item, append)
-            return out
+                    errors += self._decode_slow(item, append)
+            return out, errors
         for item in items:
             if type(item) is not bytes:
                 append(item)
+                errors += 1
                 continue
             try:
                 text = item.decode("utf-8")
@@ -306,30 +323,36 @@ class JsonCodec:
                     obj = self._loads(text)
                 append(obj)
             except Exception:
-                self._decode_slow(item, append)
-        return out
+                errors += self._decode_slow(item, append)
+        return out, errors
 
-    def _decode_slow(self, frame: bytes, append: Callable[[Any], None]) -> None:
-        """Decode ``frame`` the careful way and append the message or the error."""
+    def _decode_slow(self, frame: bytes, append: Callable[[Any], None]) -> int:
+        """Decode ``frame`` the careful way and append the message or the error.
+
+        Returns 1 when an error was appended, else 0.
+        """
         try:
             text = frame.decode("utf-8")
         except UnicodeDecodeError as exc:
             error = DecodeError(f"frame is not valid UTF-8: {exc}", frame)
             error.__cause__ = exc
             append(error)
-            return
+            return 1
         if not text.strip(_JSON_WHITESPACE):
-            return
+            return 0
         try:
             append(self._loads(frame if self._loads_bytes else text))
         except RecursionError as exc:
             error = DecodeError("JSON nested too deeply for the decoder", frame)
             error.__cause__ = exc
             append(error)
+            return 1
         except Exception as exc:
             error = DecodeError(f"invalid JSON: {exc}", frame)
             error.__cause__ = exc
             append(error)
+            return 1
+        return 0
 
     def encode(self, message: Any, forbidden: bytes | None = None) -> bytes:
         try:
@@ -356,10 +379,16 @@ class TextCodec:
     """
 
     def decode_frames(self, items: list[FrameItem]) -> list[Any]:
+        return self.decode_counted(items)[0]
+
+    def decode_counted(self, items: list[FrameItem]) -> tuple[list[Any], int]:
+        """Like :meth:`decode_frames`, and also say how many items are errors."""
         out: list[Any] = []
+        errors = 0
         for item in items:
             if type(item) is not bytes:
                 out.append(item)
+                errors += 1
                 continue
             try:
                 text = item.decode("utf-8")
@@ -367,12 +396,14 @@ class TextCodec:
                 error = DecodeError(f"frame is not valid UTF-8: {exc}", item)
                 error.__cause__ = exc
                 out.append(error)
+                errors += 1
                 continue
             if "\x00" in text:
                 out.append(DecodeError("text frame contains a NUL character", item))
+                errors += 1
             else:
                 out.append(text)
-        return out
+        return out, errors
 
     def encode(self, message: Any, forbidden: bytes | None = None) -> bytes:
         if not isinstance(message, str):
@@ -399,6 +430,14 @@ class BytesCodec:
 
     def decode_frames(self, items: list[FrameItem]) -> list[Any]:
         return items
+
+    def decode_counted(self, items: list[FrameItem]) -> tuple[list[Any], int]:
+        """Like :meth:`decode_frames`, and also say how many items are errors."""
+        try:
+            sum(map(len, items))  # type: ignore[arg-type]  # errors have no len()
+        except TypeError:
+            return items, sum(1 for item in items if type(item) is not bytes)
+        return items, 0
 
     def encode(self, message: Any, forbidden: bytes | None = None) -> bytes:
         if not isinstance(message, (bytes, bytearray, memoryview)):

@@ -9,14 +9,21 @@ Data flows one way in each direction::
 
     receive_data(bytes) -> framer -> codec -> [message | ProtocolError, ...]
     encode(message)     -> codec -> framer -> bytes of one whole frame
+
+Two cumulative counters let the I/O layer account for what a call returned
+without looking at each item: :attr:`MessageProtocol.rejected` (how many
+``ProtocolError`` items were returned so far) and
+:attr:`MessageProtocol.frame_bytes` (how many received bytes the frames handed
+out so far took on the wire). Both only grow, across reconnections too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .codec import Codec, CodecName, JsonCodec, make_codec
-from .errors import PartialFrame
+from .errors import PartialFrame, ProtocolError
 from .framing import DEFAULT_MAX_FRAME_SIZE, Framer, FramingName, make_framer
 
 __all__ = ["MessageProtocol", "delimiter_bytes"]
@@ -52,6 +59,38 @@ class MessageProtocol:
             framing, delimiter=delimiter_bytes(delimiter), max_frame_size=max_frame_size
         )
         self.codec = make_codec(codec)
+        #: How many ``ProtocolError`` items :meth:`receive_data` and
+        #: :meth:`receive_eof` have returned so far (cumulative, never reset).
+        self.rejected = 0
+        self._decode: Callable[[list[Any]], tuple[list[Any], int]] = getattr(
+            self.codec, "decode_counted", self._decode_and_count
+        )
+        # Bytes received so far. A framer that says how many bytes it holds
+        # (the built-in ones: ``buffered``) gives frame_bytes for free; for
+        # another framer, the lengths of the frames it returns are added up.
+        self._received = 0
+        self._counted_bytes = 0
+        self._framer_buffers = hasattr(self.framer, "buffered")
+
+    @property
+    def frame_bytes(self) -> int:
+        """How many received bytes the frames handed out so far took (read-only).
+
+        Every complete frame counts, accepted or rejected, with its delimiter
+        or length header, and so do the bytes framing skipped on the way:
+        empty frames, whitespace between JSON values, garbage skipped by
+        ``framing="json"``, and the bytes of an oversized frame, counted as
+        they are dropped. After :meth:`receive_eof` every received byte is
+        counted (a partial frame is handed out as ``PartialFrame``). In short:
+        the bytes received minus those the framer still holds for an
+        unfinished frame. Cumulative, never reset.
+
+        With a framer object that has no ``buffered`` attribute, it is the sum
+        of the lengths of the frames that framer returned (without delimiters).
+        """
+        if self._framer_buffers:
+            return self._received - self.framer.buffered  # type: ignore[attr-defined,no-any-return]
+        return self._counted_bytes
 
     def receive_data(self, data: bytes) -> list[Any]:
         """Take received bytes; return what they complete.
@@ -59,9 +98,20 @@ class MessageProtocol:
         Returns:
             Decoded messages and :class:`~greenclient.errors.ProtocolError`
             instances (rejected frames), in stream order. The caller delivers the
-            messages and reports the errors; both are final.
+            messages and reports the errors; both are final. When
+            :attr:`rejected` did not change, every item is a message;
+            :attr:`frame_bytes` grew by the wire size of what was returned.
         """
-        return self.codec.decode_frames(self.framer.feed(data))
+        self._received += len(data)
+        items = self.framer.feed(data)
+        if not items:
+            return items
+        if not self._framer_buffers:
+            self._counted_bytes += sum(len(i) for i in items if type(i) is bytes)
+        out, errors = self._decode(items)
+        if errors:
+            self.rejected += errors
+        return out
 
     def receive_eof(self) -> list[Any]:
         """The stream ended: return a ``PartialFrame`` error if a frame was cut short.
@@ -77,7 +127,16 @@ class MessageProtocol:
                 for i in items
                 if not (isinstance(i, PartialFrame) and not i.frame.strip(b" \t\r\n"))
             ]
-        return self.codec.decode_frames(items)
+        if not self._framer_buffers:
+            self._counted_bytes += sum(len(i) for i in items if type(i) is bytes)
+        out, errors = self._decode(items)
+        self.rejected += errors
+        return out
+
+    def _decode_and_count(self, items: list[Any]) -> tuple[list[Any], int]:
+        """For a codec without ``decode_counted``: decode, then count the errors."""
+        out = self.codec.decode_frames(items)
+        return out, sum(1 for item in out if isinstance(item, ProtocolError))
 
     def encode(self, message: Any) -> bytes:
         """Return the bytes of one whole frame carrying ``message``.

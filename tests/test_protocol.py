@@ -284,3 +284,132 @@ def test_every_reported_error_is_a_protocol_error() -> None:
     )
     assert [type(o) for o in out] == [JSONStreamError, FrameTooLarge, DecodeError, PartialFrame]
     assert all(isinstance(o, ProtocolError) for o in out)
+
+
+# --------------------------------------------------------------------------- counters
+
+
+def wire_size(framing: str, frame: bytes, delimiter: bytes = b"~") -> int:
+    """The bytes one frame takes on the wire, delimiter or header included."""
+    return len(frame) + {"delimiter": len(delimiter), "length": 4, "json": 0}[framing]
+
+
+@pytest.mark.parametrize("codec", JSON_CODEC_NAMES)
+@pytest.mark.parametrize("framing", ["delimiter", "json", "length"])
+def test_counters_at_every_split(codec: str, framing: str) -> None:
+    # Good and bad frames, no whitespace or empty frames between them: frame_bytes is
+    # then exactly the wire size of the frames returned so far, and rejected the
+    # number of errors returned so far, after every call, however the stream is cut.
+    payloads = [b'{"a":1}', b"[1,]", b'"\xff"', b"[2]", b'{"b":NaN}', b'"s"']
+    sender = MessageProtocol(framing=framing)  # type: ignore[arg-type]
+    stream = b"".join(sender.framer.frame(p) for p in payloads)
+    expected_rejected = 3
+    for pieces in chunkings(stream, pairs_up_to=0):
+        proto = MessageProtocol(framing=framing, codec=json_codec(codec))  # type: ignore[arg-type]
+        returned = 0
+        errors = 0
+        for piece in pieces:
+            before = proto.rejected
+            out = proto.receive_data(piece)
+            new_errors = [o for o in out if isinstance(o, ProtocolError)]
+            errors += len(new_errors)
+            assert proto.rejected == errors
+            assert (proto.rejected == before) == (not new_errors)
+            returned += len(out)
+        if framing == "json":
+            # The final '"s"' is complete at once; nothing is left over.
+            assert proto.receive_eof() == []
+        assert returned == len(payloads)
+        assert proto.rejected == expected_rejected
+        assert proto.frame_bytes == len(stream)
+
+
+@pytest.mark.parametrize("delimiter", [b"~", b"\r\n", b"~~"], ids=repr)
+def test_frame_bytes_is_the_wire_size_of_frames_handed_out_every_split(delimiter: bytes) -> None:
+    frames = [b'{"a":1}', b"nope", b"[1,2]", b'"x"']
+    stream = b"".join(f + delimiter for f in frames) + b'{"partial'
+    for pieces in chunkings(stream, pairs_up_to=0):
+        proto = MessageProtocol(delimiter=delimiter)
+        seen = b""
+        handed = 0
+        for piece in pieces:
+            out = proto.receive_data(piece)
+            seen += piece
+            handed += len(out)
+            # Every frame whose delimiter has arrived has been handed out, and counted
+            # with its delimiter; the bytes of the unfinished one are not counted yet.
+            complete = seen.split(delimiter)[:-1]
+            assert handed == len(complete)
+            assert proto.frame_bytes == sum(wire_size("delimiter", f, delimiter) for f in complete)
+        assert proto.rejected == 1
+        (partial,) = proto.receive_eof()
+        assert isinstance(partial, PartialFrame)
+        assert proto.rejected == 2
+        assert proto.frame_bytes == len(stream)
+
+
+def test_counters_are_cumulative_across_streams_and_count_skipped_bytes() -> None:
+    proto = MessageProtocol(max_frame_size=4)
+    assert (proto.frame_bytes, proto.rejected) == (0, 0)
+    assert proto.receive_data(b"~~[1]~  ~") == [[1]]
+    assert (proto.frame_bytes, proto.rejected) == (9, 0)
+    out = proto.receive_data(b"[1,2,3]")  # too large: reported, its bytes dropped
+    assert [type(o) for o in out] == [FrameTooLarge]
+    assert (proto.frame_bytes, proto.rejected) == (16, 1)
+    assert proto.receive_data(b"4]~[5]") == []
+    assert (proto.frame_bytes, proto.rejected) == (19, 1)
+    (partial,) = proto.receive_eof()
+    assert partial.frame == b"[5]"
+    assert (proto.frame_bytes, proto.rejected) == (22, 2)
+    # A new stream (a reconnection) adds to the counts.
+    assert proto.receive_data(b"x~") != []
+    assert (proto.frame_bytes, proto.rejected) == (24, 3)
+
+
+@pytest.mark.parametrize("codec", ["text", "bytes"])
+def test_counters_with_text_and_bytes_codecs(codec: str) -> None:
+    proto = MessageProtocol(codec=codec, max_frame_size=3)  # type: ignore[arg-type]
+    out = proto.receive_data(b"ab~\xff\x00~toolong~c")
+    assert len(out) == 3
+    assert proto.rejected == (2 if codec == "text" else 1)
+    assert proto.frame_bytes == len(b"ab~\xff\x00~toolong~")
+    assert proto.receive_data(b"~") in (["c"], [b"c"])
+    assert proto.rejected == (2 if codec == "text" else 1)
+    assert proto.frame_bytes == len(b"ab~\xff\x00~toolong~c~")
+
+
+def test_counters_with_custom_framer_and_codec() -> None:
+    class Lines:
+        """A framer without ``buffered``: frame_bytes sums the frames it returns."""
+
+        forbidden: bytes | None = b"\n"
+
+        def __init__(self) -> None:
+            self.pending = b""
+
+        def feed(self, data: bytes) -> list[Any]:
+            *frames, self.pending = (self.pending + data).split(b"\n")
+            return [f if f != b"bad" else DecodeError("bad", f) for f in frames]
+
+        def feed_eof(self) -> list[Any]:
+            return []
+
+        def frame(self, payload: bytes) -> bytes:
+            return payload + b"\n"
+
+    class Upper:
+        """A codec without ``decode_counted``: rejected counts errors in its output."""
+
+        def decode_frames(self, items: list[Any]) -> list[Any]:
+            return [i.upper() if isinstance(i, bytes) else i for i in items]
+
+        def encode(self, message: Any, forbidden: bytes | None = None) -> bytes:
+            return bytes(message)
+
+    proto = MessageProtocol(framing=Lines(), codec=Upper())
+    out = proto.receive_data(b"ab\nbad\ncd\nef")
+    assert out[0] == b"AB"
+    assert isinstance(out[1], DecodeError)
+    assert out[2] == b"CD"
+    assert proto.rejected == 1
+    assert proto.frame_bytes == 4  # "ab" and "cd": the custom framer's own frames
