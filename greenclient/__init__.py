@@ -44,6 +44,7 @@ from .errors import (  # noqa: E402
     PartialFrame,
     ProtocolError,
     ReadIdleTimeout,
+    RequestTimeout,
     SendTimeout,
 )
 from .framing import (  # noqa: E402
@@ -82,6 +83,7 @@ __all__ = [
     "ProtocolError",
     "ReadIdleTimeout",
     "ReconnectPolicy",
+    "RequestTimeout",
     "SendTimeout",
     "Stats",
     "TextCodec",

@@ -8,6 +8,7 @@ catches all of them. The tree::
     ├── ConnectError              could not open a connection (refused, timeout, DNS, TLS)
     ├── SendTimeout               send() waited send_timeout for a connection, none came
     ├── ReadIdleTimeout           nothing arrived for read_idle_timeout seconds (a reason)
+    ├── RequestTimeout            request() got no reply within its timeout
     ├── ProtocolError             a received frame was rejected; the listener goes on
     │   ├── FrameTooLarge         a frame grew past max_frame_size; it is discarded
     │   ├── DecodeError           a frame is not valid UTF-8 / JSON; ``.frame`` has its bytes
@@ -38,6 +39,7 @@ __all__ = [
     "PartialFrame",
     "ProtocolError",
     "ReadIdleTimeout",
+    "RequestTimeout",
     "SendTimeout",
 ]
 
@@ -80,6 +82,18 @@ class SendTimeout(GreenClientError):
 
 class ReadIdleTimeout(GreenClientError):
     """Nothing arrived for ``read_idle_timeout`` seconds; the connection was dropped."""
+
+
+class RequestTimeout(GreenClientError):
+    """``request()`` got no reply within its timeout.
+
+    The request is forgotten: a reply that comes later is counted in
+    ``stats.late_replies`` and dropped. ``correlation_id`` is the request's id.
+    """
+
+    def __init__(self, message: str, correlation_id: str):
+        super().__init__(message)
+        self.correlation_id = correlation_id
 
 
 class ProtocolError(GreenClientError):

@@ -5,6 +5,11 @@ receives and writes ``SendToClients(message)`` to every connected client. This
 module does the same so that the demo, the tests and the benchmark have a
 server wherever Python runs. It is not meant for production.
 
+It answers requests: every JSON object it receives that has a
+``"_correlation_id"`` field is answered by broadcasting, to every client,
+``{"type": "reply", "_correlation_id": <the same id>, "echo": <the object>}``
+(what ``GreenClient.request()`` waits for).
+
 It can run inside an eventlet program (:class:`ReferenceServer`, as the demo
 does) or as its own process (``python -m greenclient.server``), driven by
 commands on standard input, one per line:
@@ -30,6 +35,7 @@ import json
 import os
 import socket
 import ssl
+import struct
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -41,7 +47,21 @@ import eventlet.semaphore
 from .errors import ProtocolError
 from .protocol import MessageProtocol, delimiter_bytes
 
-__all__ = ["ReferenceServer", "main", "sample_messages"]
+__all__ = ["CORRELATION_FIELD", "ReferenceServer", "main", "reply_to", "sample_messages"]
+
+#: The field whose presence makes a received object a request to answer.
+CORRELATION_FIELD = "_correlation_id"
+
+
+def reply_to(request: Any, field: str = CORRELATION_FIELD) -> dict[str, Any] | None:
+    """Return the reply the reference servers broadcast for ``request``, or None.
+
+    A request is a JSON object with ``field``; its reply is
+    ``{"type": "reply", field: <the same id>, "echo": request}``.
+    """
+    if isinstance(request, dict) and field in request:
+        return {"type": "reply", field: request[field], "echo": request}
+    return None
 
 
 def sample_messages() -> Iterator[dict[str, Any]]:
@@ -61,6 +81,7 @@ class _Peer:
     def __init__(self, sock: socket.socket):
         self.sock = sock
         self.lock = eventlet.semaphore.Semaphore(1)
+        self.reset = False  # close with an RST, not a FIN
 
     def write(self, data: bytes, bytewise: bool = False) -> None:
         with self.lock:
@@ -79,6 +100,9 @@ class ReferenceServer:
         host, port: where to listen; port 0 picks a free one (see :attr:`port`).
         delimiter: frames end with it, as in greenclient.
         echo: broadcast every message received to every client (a chat room).
+        answer_requests: answer every received object that has a
+            ``"_correlation_id"`` with a reply broadcast to every client
+            (see :func:`reply_to`).
         ssl_context: serve TLS with this (server-side) context.
         on_message: called with each decoded message received (after recording).
 
@@ -93,6 +117,7 @@ class ReferenceServer:
         *,
         delimiter: str | bytes = "~",
         echo: bool = False,
+        answer_requests: bool = True,
         on_message: Callable[[Any], Any] | None = None,
         on_event: Callable[[str], Any] | None = None,
         ssl_context: ssl.SSLContext | None = None,
@@ -101,6 +126,7 @@ class ReferenceServer:
         self.port = port
         self.delimiter = delimiter_bytes(delimiter)
         self.echo = echo
+        self.answer_requests = answer_requests
         self.received: eventlet.queue.Queue[Any] = eventlet.queue.Queue()
         self.errors: list[ProtocolError] = []
         self._on_message = on_message
@@ -179,13 +205,19 @@ class ReferenceServer:
                         self._on_message(item)
                     if self.echo:
                         self.broadcast(item)
+                    if self.answer_requests:
+                        reply = reply_to(item)
+                        if reply is not None:
+                            self.broadcast(reply)
                 eventlet.sleep(0)
         finally:
             self._peers.pop(id(peer), None)
             # shutdown and a yield before close: a broadcast blocked writing to this
-            # peer must wake up rather than wait on a closed descriptor.
-            with contextlib.suppress(OSError):
-                peer.sock.shutdown(socket.SHUT_RDWR)
+            # peer must wake up rather than wait on a closed descriptor. (Not for a
+            # reset: shutting down the writing side would send a FIN first.)
+            if not peer.reset:
+                with contextlib.suppress(OSError):
+                    peer.sock.shutdown(socket.SHUT_RDWR)
             eventlet.sleep(0)
             with contextlib.suppress(OSError):
                 peer.sock.close()
@@ -222,6 +254,18 @@ class ReferenceServer:
         for peer in list(self._peers.values()):
             with contextlib.suppress(OSError):
                 peer.sock.shutdown(socket.SHUT_RDWR)
+
+    def reset_clients(self) -> None:
+        """Reset every client connection: an RST instead of a FIN (each client sees a reset)."""
+        for peer in list(self._peers.values()):
+            peer.reset = True
+            with contextlib.suppress(OSError):
+                peer.sock.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+                # Wakes the connection's reader without sending anything; its
+                # close() then sends the RST (SO_LINGER with a zero timeout).
+                peer.sock.shutdown(socket.SHUT_RD)
 
     def stop(self) -> None:
         """Stop listening and close every client."""

@@ -9,7 +9,18 @@ import pytest
 
 import greenclient
 
-MODULES = ["errors", "framing", "codec", "protocol", "client", "server", "demo"]
+MODULES = [
+    "errors",
+    "framing",
+    "codec",
+    "protocol",
+    "client",
+    "server",
+    "demo",
+    "routing",
+    "messaging",
+    "typed",
+]
 
 
 def test_every_exported_name_exists_and_is_documented() -> None:

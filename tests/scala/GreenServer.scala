@@ -25,6 +25,10 @@
 // CONNECTED N, DISCONNECTED N (N: clients now connected), RECEIVED JSON (each
 // frame, parsed and written back as compact JSON), INVALID REASON, and
 // OK COMMAND once a command has been carried out.
+//
+// It answers requests: a JSON object that has a "_correlation_id" field is
+// answered by writing {"type":"reply","_correlation_id":<the same id>,"echo":<the
+// object>} to every client (what greenclient's request() waits for).
 
 import java.io.{BufferedReader, FileDescriptor, FileOutputStream, IOException}
 import java.io.{InputStreamReader, PrintStream}
@@ -191,10 +195,26 @@ class Server(delimiter: Array[Byte], out: PrintStream) extends Actor {
     case Left(error) => out.println("INVALID " + error)
     case Right(text) if text.trim.isEmpty => // an empty frame carries no message
     case Right(text) => JSON.parseFull(text) match {
-      case Some(value) => out.println("RECEIVED " + Frames.toJson(value))
+      case Some(value) =>
+        out.println("RECEIVED " + Frames.toJson(value))
+        answer(value)
       case None => out.println("INVALID not JSON: " + Frames.toJson(text))
     }
   }
+
+  /** A request is a JSON object with a "_correlation_id": reply to every client with that id. */
+  private def answer(value: Any): Unit = value match {
+    case request: Map[String, Any] @unchecked if request.contains("_correlation_id") =>
+      val reply = Map(
+        "type" -> "reply",
+        "_correlation_id" -> request("_correlation_id"),
+        "echo" -> request)
+      val frame = Frames.frame(Frames.toJson(reply), delimiterText)
+      clients.keys.foreach(write(_, frame))
+    case _ => // not a request
+  }
+
+  private val delimiterText = new String(delimiter, StandardCharsets.UTF_8)
 
   private def write(client: Socket, data: Array[Byte]): Unit =
     try { client.getOutputStream.write(data); client.getOutputStream.flush() }

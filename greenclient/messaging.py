@@ -1,0 +1,332 @@
+"""Request/reply and handlers: the eventlet side of :mod:`greenclient.routing`.
+
+A client creates its :class:`Messaging` on first use (``request()`` or ``on()``);
+a client that uses neither has none, and its listener puts every message on the
+queue as before, at no extra cost.
+
+Invariants:
+
+* ``request()`` registers its waiter before it sends, so a reply that comes
+  back at once still finds it; whatever happens next (reply, timeout, error,
+  end of the connection), the waiter is removed before ``request()`` returns
+  or raises.
+* When a connection ends, every waiting request is woken at once with
+  ``ConnectionClosed``, in the listener, before anything else is reported.
+
+* One green thread, the *dispatcher*, takes handled messages and connection
+  events from a bounded backlog in arrival order and runs their handlers: one
+  at a time by default, or up to ``concurrency`` at once in a ``GreenPool``.
+  When the pool is full the dispatcher waits for a free slot; the backlog then
+  fills, the listener waits to put the next message, and TCP makes the server
+  wait: handlers never make memory grow.
+* The dispatcher is not the listener: a handler may call ``request()`` (whose
+  reply the listener reads) or ``send()``. A handler that makes a request
+  while the backlog is full waits for its reply no longer than its timeout.
+* A handler's exception is logged on the ``greenclient`` logger and counted in
+  :attr:`Dispatcher.errors`; dispatch goes on with the next message.
+* When the client closes, the dispatcher runs the handlers of what is already
+  in the backlog, then ends; :meth:`Dispatcher.join` waits for that.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+import eventlet
+import eventlet.event
+import eventlet.greenpool
+import eventlet.queue
+
+from .errors import ConnectionClosed, EncodeError, RequestTimeout
+from .routing import (
+    DEFAULT_CORRELATION_FIELD,
+    DEFAULT_TYPE_FIELD,
+    FieldReader,
+    HandlerRegistry,
+    PendingRequests,
+    Router,
+    dict_field,
+)
+
+__all__ = ["DEFAULT_BACKLOG", "DEFAULT_REQUEST_TIMEOUT", "Dispatcher", "Messaging"]
+
+logger = logging.getLogger("greenclient")
+
+#: Messages that may wait for their handler before the listener waits in turn.
+DEFAULT_BACKLOG: Final = 128
+#: Seconds ``request()`` waits for its reply unless told otherwise.
+DEFAULT_REQUEST_TIMEOUT: Final = 10.0
+
+Handler = Callable[[Any], Any]
+
+
+class _Stop:
+    def __repr__(self) -> str:
+        return "<dispatcher stop>"
+
+
+_STOP: Final = _Stop()
+
+
+class Dispatcher:
+    """Runs handlers in a green thread of their own, in arrival order.
+
+    Args:
+        concurrency: how many handlers may run at once (1: one at a time, in
+            arrival order; N > 1: started in arrival order, in a GreenPool of N).
+        backlog: how many messages may wait for a handler.
+
+    Raises:
+        ValueError: ``concurrency`` or ``backlog`` is below 1.
+    """
+
+    def __init__(self, concurrency: int = 1, backlog: int = DEFAULT_BACKLOG):
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if backlog < 1:
+            raise ValueError("backlog must be at least 1")
+        self.concurrency = concurrency
+        self._backlog: eventlet.queue.Queue[Any] = eventlet.queue.Queue(backlog)
+        self._pool = eventlet.greenpool.GreenPool(concurrency) if concurrency > 1 else None
+        self._thread: Any = None
+        self._stopping = False
+        self._lent = 0  # slots lent to connection events, given back as the backlog drains
+        self._unfinished = 0
+        self._idle = eventlet.event.Event()
+        self._idle.send(None)
+        #: Handlers that raised.
+        self.errors = 0
+        #: Handlers that ran (whether they raised or not).
+        self.handled = 0
+        #: Called (no arguments) each time a handler raises.
+        self.on_error: Callable[[], Any] | None = None
+
+    def put(self, handler: Callable[[Any], Any], item: Any) -> None:
+        """Queue ``handler(item)``; wait while the backlog is full.
+
+        After :meth:`stop`, the item is dropped (the client is closed).
+        """
+        if self._stopping:
+            return
+        if self._thread is None:
+            self._thread = eventlet.spawn(self._run)
+        if self._unfinished == 0:
+            self._idle = eventlet.event.Event()
+        self._unfinished += 1
+        self._backlog.put((handler, item))
+
+    def put_now(self, handler: Callable[[Any], Any], item: Any) -> None:
+        """Queue ``handler(item)`` without waiting: a full backlog lends a slot for it.
+
+        For connection events, which the listener reports while a handler may
+        be waiting for it. The slot is given back once the backlog has room.
+        """
+        if self._stopping:
+            return
+        backlog = self._backlog
+        if backlog.full():
+            backlog.resize(backlog.maxsize + 1)
+            self._lent += 1
+        self.put(handler, item)
+
+    def _run(self) -> None:
+        backlog = self._backlog
+        get = backlog.get
+        pool = self._pool
+        while True:
+            entry = get()
+            if self._lent and backlog.qsize() < backlog.maxsize:
+                backlog.resize(backlog.maxsize - 1)  # give a lent slot back
+                self._lent -= 1
+            if entry is _STOP:
+                break
+            handler, item = entry
+            if pool is None:
+                self._call(handler, item)
+            else:
+                pool.spawn_n(self._call, handler, item)  # waits while the pool is full
+        if pool is not None:
+            pool.waitall()
+
+    def _call(self, handler: Callable[[Any], Any], item: Any) -> None:
+        try:
+            handler(item)
+        except Exception:
+            self.errors += 1
+            if self.on_error is not None:
+                self.on_error()
+            logger.exception("greenclient: handler %r raised on %r", handler, _short(item))
+        finally:
+            self.handled += 1
+            self._unfinished -= 1
+            if self._unfinished == 0:
+                self._idle.send(None)
+
+    def stop(self) -> None:
+        """Run what is already in the backlog, then end the dispatcher. Idempotent.
+
+        Never waits: the stop marker gets a slot of its own if the backlog is full.
+        """
+        if self._stopping:
+            return
+        self._stopping = True
+        if self._thread is None:
+            return
+        backlog = self._backlog
+        try:
+            backlog.put_nowait(_STOP)
+        except eventlet.queue.Full:
+            backlog.resize(backlog.maxsize + 1)
+            backlog.put_nowait(_STOP)
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until every handler queued so far has returned.
+
+        Returns:
+            True when none is left running or waiting; False after ``timeout``.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._unfinished:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            self._idle.wait(remaining)
+        return True
+
+    @property
+    def running(self) -> int:
+        """Handlers queued or running that have not returned yet."""
+        return self._unfinished
+
+
+def _short(item: Any, limit: int = 200) -> str:
+    text = repr(item)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+class Messaging:
+    """Request/reply and handlers for one client.
+
+    Args:
+        send: sends one message (the client's ``send``).
+        stats: the client's counters; ``late_replies`` and ``handler_errors``
+            are kept up to date.
+        correlation_field: the field that carries correlation ids.
+        type_field: the field whose value selects a handler.
+        read_field: reads a field of a decoded message by its name on the wire.
+        with_field: returns a message with a field added (for the id of a request).
+        concurrency: how many handlers may run at once.
+    """
+
+    def __init__(
+        self,
+        send: Callable[[Any], Any],
+        stats: Any,
+        *,
+        correlation_field: str = DEFAULT_CORRELATION_FIELD,
+        type_field: str = DEFAULT_TYPE_FIELD,
+        read_field: FieldReader = dict_field,
+        with_field: Callable[[Any, str, Any], Any] | None = None,
+        concurrency: int = 1,
+    ):
+        self._send = send
+        self._stats = stats
+        self._with_field = with_field or _dict_with_field
+        self.pending: PendingRequests[eventlet.event.Event] = PendingRequests()
+        self.handlers: HandlerRegistry[Handler] = HandlerRegistry(type_field, read_field)
+        self.dispatcher = Dispatcher(concurrency)
+        self.dispatcher.on_error = self._count_handler_error
+        self.router: Router[eventlet.event.Event, Handler] = Router(
+            self.pending,
+            self.handlers,
+            reply=_wake,
+            dispatch=self.dispatcher.put,
+            correlation_field=correlation_field,
+            read_field=read_field,
+        )
+        self.correlation_field = correlation_field
+        self._closed_reason: BaseException | None = None
+        self._closed = False
+
+    def _count_handler_error(self) -> None:
+        self._stats.handler_errors += 1
+
+    def route(self, messages: list[Any], *, errors: bool = False) -> list[Any]:
+        """Hand out replies and handled messages; return the rest for the queue, in order.
+
+        ``errors``: the batch may hold ``ProtocolError`` items, kept in their place.
+        """
+        pending = self.pending
+        late = pending.late
+        rest = self.router.route(messages, errors=errors)
+        if pending.late != late:
+            self._stats.late_replies += pending.late - late
+        return rest
+
+    def event(self, event: object) -> bool:
+        """Hand a connection event to its handler, never waiting; False when none takes it."""
+        handler = self.handlers.find_event(event)
+        if handler is None:
+            return False
+        self.dispatcher.put_now(handler, event)
+        return True
+
+    def connection_ended(self, reason: BaseException | None) -> None:
+        """Fail every waiting request with ``ConnectionClosed`` (the connection is over)."""
+        for waiter in self.pending.take_all():
+            error = ConnectionClosed("the connection ended before the reply came", reason)
+            waiter.send_exception(error)
+
+    def close(self, reason: BaseException | None) -> None:
+        """The client is closed: fail waiting requests, let the handlers finish the backlog."""
+        self._closed = True
+        self._closed_reason = reason
+        self.connection_ended(reason)
+        self.dispatcher.stop()
+
+    def on(self, key: str | type, handler: Handler) -> None:
+        """Register ``handler`` (see ``GreenClient.on``)."""
+        self.handlers.add(key, handler)
+
+    def request(self, message: Any, timeout: float | None = DEFAULT_REQUEST_TIMEOUT) -> Any:
+        """Send ``message`` with a new correlation id; return the reply that carries it.
+
+        Raises:
+            RequestTimeout: no reply within ``timeout`` seconds.
+            ConnectionClosed: the client is closed, or the connection ended
+                before the reply came.
+            EncodeError: the message cannot be encoded (nothing was sent).
+            SendTimeout: ``send()`` found no connection within ``send_timeout``.
+        """
+        if timeout is not None and timeout < 0:
+            raise ValueError("timeout must be >= 0 or None")
+        if self._closed:
+            raise ConnectionClosed("request() on a closed client", self._closed_reason)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        waiter = eventlet.event.Event()
+        cid = self.pending.add(waiter)
+        self.router.requests_made = True
+        try:
+            self._send(self._with_field(message, self.correlation_field, cid))
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            waiter.wait(remaining)
+            if waiter.ready():
+                return waiter.wait()  # the reply, or raises ConnectionClosed
+            raise RequestTimeout(f"no reply to request {cid} within {timeout} s", cid)
+        finally:
+            self.pending.discard(cid)
+
+
+def _wake(waiter: eventlet.event.Event, reply: Any) -> None:
+    waiter.send(reply)
+
+
+def _dict_with_field(message: Any, name: str, value: Any) -> Any:
+    if isinstance(message, dict):
+        return {**message, name: value}
+    raise EncodeError(
+        f"request() sends a dict (or, with a typed codec, a Struct), not {type(message).__name__}"
+    )

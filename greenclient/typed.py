@@ -1,0 +1,221 @@
+"""Typed messages: a codec that decodes frames into msgspec Structs in one pass. No I/O.
+
+Install the extra: ``pip install greenclient[typed]`` (it brings msgspec).
+Declare one Struct per message type, tagged by the type field, and give the
+codec their union::
+
+    import msgspec
+    from greenclient.typed import MsgspecCodec
+
+    class Chat(msgspec.Struct, tag="chat", tag_field="type"):
+        user: str
+        text: str
+
+    class Move(msgspec.Struct, tag="move", tag_field="type"):
+        player: str
+        x: int
+        y: int
+
+    Message = Chat | Move
+    client = greenclient.GreenClient(host, port, codec=MsgspecCodec[Message](Message))
+
+msgspec reads each frame once: it parses the JSON, picks the class from the
+``type`` field (a tagged union) and checks every field's type as it goes. A
+frame that is not JSON, or whose type field names no class, or whose fields do
+not validate, becomes a :class:`~greenclient.errors.DecodeError` in the
+frame's place, reported like any bad frame (``on_error``, ``stats``), with
+msgspec's message in it (``Expected `int`, got `str` - at `$.x```) and the
+msgspec exception as its ``__cause__``. The next frame decodes as usual.
+
+Sending takes the Structs (and anything else msgspec encodes: dicts, lists...),
+written as compact JSON with the delimiter escaped as the JSON codec does.
+
+For request/reply, declare the reply with its correlation field renamed to the
+wire name, e.g. ``correlation_id: str = msgspec.field(name="_correlation_id")``:
+the codec reads and sets fields by their name on the wire.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, Final, Generic, TypeVar
+
+import msgspec
+
+from .codec import JsonCodec
+from .errors import DecodeError, EncodeError
+from .framing import FrameItem
+
+__all__ = ["MsgspecCodec"]
+
+M = TypeVar("M")
+
+_JSON_WHITESPACE: Final = b" \t\r\n"
+_MISSING: Final = object()
+
+
+def _has_non_finite(value: Any) -> bool:
+    """True when a NaN or infinity hides in ``value`` (msgspec would write it as null)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            stack.extend(item)
+        elif isinstance(item, msgspec.Struct):
+            stack.extend(getattr(item, name) for name in item.__struct_fields__)
+    return False
+
+
+class MsgspecCodec(Generic[M]):
+    """Frames are JSON texts decoded into instances of ``message_type`` by msgspec.
+
+    Args:
+        message_type: what every frame must decode to: a Struct class, a union
+            of tagged Structs (the tag picks the class), or any type msgspec
+            accepts. Write ``MsgspecCodec[A | B](A | B)`` so that type checkers
+            know the messages' type: a client with this codec is a
+            ``GreenClient[A | B]``, and ``get()`` returns ``A | B``.
+        strict: msgspec's strict mode (the default): no coercion of ``"1"``
+            into ``1``.
+
+    Raises:
+        TypeError: msgspec does not accept ``message_type``.
+    """
+
+    def __init__(self, message_type: Any, *, strict: bool = True):
+        self.message_type = message_type
+        self._decode: Callable[[bytes], M] = msgspec.json.Decoder(
+            message_type, strict=strict
+        ).decode
+        encoder = msgspec.json.Encoder()
+        self._encode = encoder.encode
+
+        def strict_encode(message: Any) -> bytes:
+            data: bytes = self._encode(message)
+            if b"null" in data and _has_non_finite(message):
+                raise ValueError("NaN and infinity are not JSON")
+            return data
+
+        # The JSON codec's encode() maps errors to EncodeError and escapes the
+        # delimiter inside strings; msgspec writes compact UTF-8 JSON like it.
+        self._json = JsonCodec(dumps=strict_encode)
+        self._readers: dict[type, dict[str, Callable[[Any], Any]]] = {}
+
+    def decode_frames(self, items: list[FrameItem]) -> list[Any]:
+        """Decode every frame into a message; a frame that fails becomes a DecodeError."""
+        out: list[Any] = []
+        append = out.append
+        decode = self._decode
+        for item in items:
+            if type(item) is not bytes:
+                append(item)
+                continue
+            try:
+                append(decode(item))
+            except Exception as exc:
+                self._reject(item, exc, append)
+        return out
+
+    def _reject(self, frame: bytes, exc: Exception, append: Callable[[Any], None]) -> None:
+        if isinstance(exc, msgspec.ValidationError):
+            error = DecodeError(f"message does not validate: {exc}", frame)
+        elif isinstance(exc, UnicodeDecodeError):
+            error = DecodeError(f"frame is not valid UTF-8: {exc}", frame)
+        elif isinstance(exc, RecursionError):
+            error = DecodeError("JSON nested too deeply for the decoder", frame)
+        elif not frame.strip(_JSON_WHITESPACE):
+            return  # a whitespace-only frame is no message, as with the JSON codec
+        else:
+            error = DecodeError(f"invalid JSON: {exc}", frame)
+        error.__cause__ = exc
+        append(error)
+
+    def decode(self, frame: bytes) -> M:
+        """Decode one frame.
+
+        Raises:
+            DecodeError: the frame is not JSON or does not validate.
+        """
+        result = self.decode_frames([frame])
+        if not result:
+            raise DecodeError("blank frame", frame)
+        if isinstance(result[0], DecodeError):
+            raise result[0]
+        message: M = result[0]
+        return message
+
+    def encode(self, message: Any, forbidden: bytes | None = None) -> bytes:
+        """Return compact JSON for ``message``; it never contains ``forbidden``.
+
+        Raises:
+            EncodeError: msgspec cannot encode it, it holds NaN or infinity, or
+                the delimiter cannot be escaped.
+        """
+        return self._json.encode(message, forbidden)
+
+    # -- fields by their name on the wire (for request/reply and handlers) ----------
+
+    def _reader(self, cls: type, name: str) -> Callable[[Any], Any]:
+        by_name = self._readers.get(cls)
+        if by_name is None:
+            by_name = self._readers[cls] = {}
+        reader = by_name.get(name)
+        if reader is None:
+            reader = by_name[name] = _make_reader(cls, name)
+        return reader
+
+    def read_field(self, message: Any, name: str) -> Any:
+        """Return the field of ``message`` called ``name`` on the wire, or None.
+
+        For a Struct, the field encoded as ``name`` (renamed fields included),
+        or its tag when ``name`` is its tag field; for a dict, ``message[name]``.
+        """
+        if type(message) is dict:
+            return message.get(name)
+        return self._reader(type(message), name)(message)
+
+    def with_field(self, message: Any, name: str, value: Any) -> Any:
+        """Return ``message`` with its field called ``name`` on the wire set to ``value``.
+
+        A dict is copied with the key added; a Struct that has such a field is
+        copied with it replaced; another Struct becomes a dict of its fields
+        (tag included) with the key added, which encodes the same way.
+
+        Raises:
+            EncodeError: the message is neither a dict nor a Struct.
+        """
+        if isinstance(message, dict):
+            return {**message, name: value}
+        if isinstance(message, msgspec.Struct):
+            for info in msgspec.structs.fields(type(message)):
+                if info.encode_name == name:
+                    return msgspec.structs.replace(message, **{info.name: value})
+            builtins = msgspec.to_builtins(message)
+            if isinstance(builtins, dict):
+                builtins[name] = value
+                return builtins
+        raise EncodeError(
+            f"cannot add the field {name!r} to a {type(message).__name__}: "
+            "send a dict or a Struct that encodes as a JSON object"
+        )
+
+
+def _make_reader(cls: type, name: str) -> Callable[[Any], Any]:
+    """A function that reads the field ``name`` (its name on the wire) of a ``cls``."""
+    if not (isinstance(cls, type) and issubclass(cls, msgspec.Struct)):
+        return lambda message: None
+    config = cls.__struct_config__
+    if config.tag_field == name:
+        tag = config.tag
+        return lambda message: tag
+    for info in msgspec.structs.fields(cls):
+        if info.encode_name == name:
+            attribute = info.name
+            return lambda message: getattr(message, attribute, None)
+    return lambda message: None

@@ -1,0 +1,174 @@
+"""MsgspecCodec: one decoding pass into tagged Structs, validation errors as DecodeError. No I/O."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import pytest
+
+from greenclient.errors import DecodeError, EncodeError, FrameTooLarge
+from greenclient.protocol import MessageProtocol
+from greenclient.typed import MsgspecCodec
+
+
+class Chat(msgspec.Struct, tag="chat", tag_field="type"):
+    user: str
+    text: str
+
+
+class Move(msgspec.Struct, tag="move", tag_field="type"):
+    player: str
+    x: int
+    y: int
+
+
+class Reply(msgspec.Struct, tag="reply", tag_field="type"):
+    correlation_id: str = msgspec.field(name="_correlation_id")
+    echo: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class Score(msgspec.Struct, tag="score", tag_field="type"):
+    points: float
+
+
+Message = Chat | Move | Reply | Score
+
+
+def codec() -> MsgspecCodec[Message]:
+    return MsgspecCodec[Message](Message)
+
+
+def test_tagged_union_picks_the_class() -> None:
+    out = codec().decode_frames(
+        [
+            b'{"type":"chat","user":"ana","text":"ol\xc3\xa1 ~"}',
+            b'{"type":"move","player":"bob","x":3,"y":-1}',
+            b'{"type":"reply","_correlation_id":"p.1","echo":{"a":1}}',
+        ]
+    )
+    assert out == [
+        Chat("ana", "olá ~"),
+        Move("bob", 3, -1),
+        Reply(correlation_id="p.1", echo={"a": 1}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("frame", "words"),
+    [
+        (b'{"type":"move","player":"bob","x":"3","y":1}', "Expected `int`, got `str` - at `$.x`"),
+        (b'{"type":"dance"}', "Invalid value 'dance' - at `$.type`"),
+        (b'{"player":"bob"}', "missing required field `type`"),
+        (b'{"type":"chat","user":"ana"}', "missing required field `text`"),
+        (b"[1,2]", "Expected `object`, got `array`"),
+    ],
+)
+def test_validation_failure_is_a_decode_error_with_msgspec_words(frame: bytes, words: str) -> None:
+    [error] = codec().decode_frames([frame])
+    assert isinstance(error, DecodeError)
+    assert str(error).startswith("message does not validate: ")
+    assert words in str(error)
+    assert error.frame == frame
+    assert isinstance(error.__cause__, msgspec.ValidationError)
+
+
+@pytest.mark.parametrize(
+    ("frame", "words"),
+    [
+        (b'{"type":"chat",', "invalid JSON"),
+        (b"NaN", "invalid JSON"),
+        (b'{"type":"chat","user":"\xff","text":"x"}', "not valid UTF-8"),
+        (b'{"type":"reply","_correlation_id":"x","echo":{"a":' + b"[" * 100_000, "too deeply"),
+        (
+            b'{"type":"reply","_correlation_id":"x","echo":{"a":'
+            + b"[" * 100_000
+            + b"]" * 100_000
+            + b"}}",
+            "nested too deeply",
+        ),
+    ],
+)
+def test_bad_frames_are_decode_errors(frame: bytes, words: str) -> None:
+    [error] = codec().decode_frames([frame])
+    assert isinstance(error, DecodeError)
+    assert words in str(error)
+    assert error.frame == frame
+
+
+def test_a_bad_frame_does_not_stop_the_next_and_errors_pass_through() -> None:
+    too_large = FrameTooLarge(10, 5)
+    out = codec().decode_frames(
+        [b'{"type":"move"}', too_large, b"  ", b'{"type":"score","points":1.5}']
+    )
+    assert isinstance(out[0], DecodeError)
+    assert out[1] is too_large
+    assert out[2:] == [Score(1.5)]  # the whitespace-only frame is skipped, as with JSON
+
+
+def test_through_the_protocol_split_at_every_position() -> None:
+    stream = b'{"type":"chat","user":"\xe6\x9d\x8e","text":"a~b"}~{"type":"move"}~'
+    stream = stream.replace(b"a~b", b"a\\u007eb")
+    for cut in range(len(stream) + 1):
+        protocol = MessageProtocol(codec=codec())
+        out = protocol.receive_data(stream[:cut]) + protocol.receive_data(stream[cut:])
+        assert out[0] == Chat("李", "a~b")
+        assert isinstance(out[1], DecodeError)
+        assert len(out) == 2
+
+
+def test_encode_structs_and_dicts_with_the_delimiter_escaped() -> None:
+    protocol = MessageProtocol(codec=codec())
+    frame = protocol.encode(Chat("ana", "a ~ b"))
+    assert frame == b'{"type":"chat","user":"ana","text":"a \\u007e b"}~'
+    assert protocol.receive_data(frame) == [Chat("ana", "a ~ b")]
+    assert protocol.encode({"type": "move", "x": 1}) == b'{"type":"move","x":1}~'
+
+
+def test_encode_refuses_what_json_cannot_carry() -> None:
+    c = codec()
+    with pytest.raises(EncodeError, match="NaN"):
+        c.encode(Score(float("nan")))
+    with pytest.raises(EncodeError, match="NaN"):
+        c.encode({"a": [float("inf")]})
+    with pytest.raises(EncodeError):
+        c.encode(object())
+    assert c.encode({"a": None}) == b'{"a":null}'
+
+
+def test_decode_one_frame() -> None:
+    assert codec().decode(b'{"type":"score","points":2}') == Score(2.0)
+    with pytest.raises(DecodeError):
+        codec().decode(b'{"type":"score"}')
+    with pytest.raises(DecodeError, match="blank"):
+        codec().decode(b" ")
+
+
+def test_read_field_by_wire_name() -> None:
+    c = codec()
+    reply = Reply(correlation_id="p.7")
+    assert c.read_field(reply, "_correlation_id") == "p.7"
+    assert c.read_field(reply, "correlation_id") is None  # the Python name is not the wire's
+    assert c.read_field(reply, "type") == "reply"
+    assert c.read_field(Chat("a", "b"), "_correlation_id") is None
+    assert c.read_field({"_correlation_id": "x"}, "_correlation_id") == "x"
+    assert c.read_field("text", "type") is None
+
+
+def test_with_field_sets_or_adds_the_wire_field() -> None:
+    c = codec()
+    assert c.with_field(Reply(correlation_id="a"), "_correlation_id", "b") == Reply(
+        correlation_id="b"
+    )
+    added = c.with_field(Chat("ana", "hi"), "_correlation_id", "p.1")
+    assert added == {"type": "chat", "user": "ana", "text": "hi", "_correlation_id": "p.1"}
+    assert c.with_field({"a": 1}, "_correlation_id", "p.2") == {"a": 1, "_correlation_id": "p.2"}
+    with pytest.raises(EncodeError):
+        c.with_field([1, 2], "_correlation_id", "p.3")
+
+
+def test_plain_struct_type_and_non_strict_mode() -> None:
+    loose = MsgspecCodec[Move](Move, strict=False)
+    assert loose.decode(b'{"type":"move","player":"p","x":"3","y":1}') == Move("p", 3, 1)
+    with pytest.raises(TypeError):
+        MsgspecCodec(object())
