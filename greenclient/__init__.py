@@ -17,6 +17,16 @@ The architecture, one module each: :mod:`~greenclient.framing` and
 the reference server; :mod:`~greenclient.demo` the demo program.
 """
 
+import warnings
+
+from . import _cli
+
+if _cli.is_own_command():
+    # greenclient-demo and python -m greenclient[.server] are applications: their
+    # users need not see eventlet's notice to developers. Imported as a library,
+    # greenclient leaves warnings to the application.
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+
 import eventlet
 
 eventlet.monkey_patch()

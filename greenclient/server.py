@@ -3,7 +3,8 @@
 Our users' server is an actor that accepts clients, prints every message it
 receives and writes ``SendToClients(message)`` to every connected client. This
 module does the same so that the demo, the tests and the benchmark have a
-server wherever Python runs. It is not meant for production.
+server wherever Python runs: it is greenclient's test fixture, and it is not
+meant for production.
 
 It answers requests: every JSON object it receives that has a
 ``"_correlation_id"`` field is answered by broadcasting, to every client,
@@ -11,19 +12,22 @@ It answers requests: every JSON object it receives that has a
 (what ``GreenClient.request()`` waits for).
 
 It can run inside an eventlet program (:class:`ReferenceServer`, as the demo
-does) or as its own process (``python -m greenclient.server``), driven by
-commands on standard input, one per line:
+and the tests do) or as its own process (``python -m greenclient.server``),
+driven by commands on standard input, one per line:
 
+``json VALUE``      broadcast the JSON value as greenclient sends it (compact, a
+                    delimiter inside a string escaped), then the delimiter
 ``send TEXT``       write TEXT and the delimiter to every client, in one write
 ``raw TEXT``        write TEXT alone (no delimiter)
 ``bytewise TEXT``   write TEXT and the delimiter one byte per write
 ``close``           close every client connection
-``quit``            stop
+``quit``            stop (so does the end of standard input)
 
 and reporting on standard output, one line each: ``LISTENING HOST PORT``,
 ``CONNECTED N``, ``DISCONNECTED N`` (N: clients now connected),
-``RECEIVED JSON`` (each frame received, as compact JSON), ``INVALID ERROR``
-and ``OK COMMAND`` once a command is done.
+``RECEIVED JSON`` (each frame received, as compact JSON), ``INVALID ERROR``,
+``OK COMMAND`` once a command is done, and ``ERROR REASON`` for a command it
+could not carry out.
 """
 
 from __future__ import annotations
@@ -41,10 +45,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import eventlet
+import eventlet.hubs
 import eventlet.queue
 import eventlet.semaphore
+import greenlet
 
-from .errors import ProtocolError
+from . import _cli
+from .errors import EncodeError, ProtocolError
 from .protocol import MessageProtocol, delimiter_bytes
 
 __all__ = ["CORRELATION_FIELD", "ReferenceServer", "main", "reply_to", "sample_messages"]
@@ -301,20 +308,68 @@ def _read_lines() -> Iterator[str]:
             yield line.decode("utf-8", "replace")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the reference server as its own process, driven by stdin commands."""
-    parser = argparse.ArgumentParser(
-        prog="python -m greenclient.server", description=__doc__.split("\n\n")[0]
+def _parser() -> argparse.ArgumentParser:
+    parser = _cli.ArgumentParser(
+        prog="python -m greenclient.server",
+        description=__doc__.split("\n\n")[0],
+        epilog="Commands on standard input: json VALUE, send TEXT, raw TEXT, bytewise TEXT, "
+        "close, quit (see the module's documentation). A ~ inside a JSON string: "
+        'json {"text": "a ~ b"} sends it escaped, as greenclient does.',
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
-    parser.add_argument("--delimiter", default="~")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port",
+        type=_cli.port_or_zero,
+        default=8000,
+        help="the port to listen on; 0 picks a free one, printed on the LISTENING line "
+        "(default 8000)",
+    )
+    parser.add_argument(
+        "--delimiter",
+        type=_cli.delimiter,
+        default="~",
+        help="ends each message, both ways; one that JSON does not use outside strings "
+        "(default ~)",
+    )
     parser.add_argument("--echo", action="store_true", help="broadcast what it receives")
-    args = parser.parse_args(argv)
+    _cli.add_version(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the reference server as its own process, driven by stdin commands.
+
+    Returns the exit status: 0 after ``quit`` or the end of standard input, 1 when it
+    cannot listen, 2 for a bad option, 141 when its standard output was closed.
+    """
+    args = _parser().parse_args(argv)
+    try:
+        return _serve(args)
+    except BrokenPipeError:
+        return _cli.quiet_broken_pipe()
+
+
+def _serve(args: argparse.Namespace) -> int:
+    main_thread = greenlet.getcurrent()
+    output_closed = False
 
     def say(line: str) -> None:
-        sys.stdout.write(line + "\n")
-        sys.stdout.flush()
+        nonlocal output_closed
+        if output_closed:
+            return
+        try:
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:
+            output_closed = True
+            if greenlet.getcurrent() is main_thread:
+                raise
+            # A connection's green thread: end the command loop, which main() reports.
+            eventlet.hubs.get_hub().schedule_call_global(
+                0, main_thread.throw, BrokenPipeError()
+            )
 
     def on_message(message: Any) -> None:
         say("RECEIVED " + json.dumps(message, ensure_ascii=False, separators=(",", ":")))
@@ -326,7 +381,16 @@ def main(argv: list[str] | None = None) -> int:
         echo=args.echo,
         on_message=on_message,
         on_event=say,
-    ).start()
+    )
+    try:
+        server.start()
+    except OSError as exc:
+        print(
+            f"python -m greenclient.server: cannot listen on {args.host}:{args.port}: "
+            f"{exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 1
     say(f"LISTENING {server.host} {server.port}")
     delimiter = server.delimiter
     try:
@@ -334,6 +398,15 @@ def main(argv: list[str] | None = None) -> int:
             command, _, text = line.partition(" ")
             if command == "send":
                 server.broadcast_bytes(text.encode("utf-8") + delimiter)
+            elif command == "json":
+                try:
+                    server.broadcast(json.loads(text))
+                except ValueError as exc:
+                    say(f"ERROR not JSON: {exc}")
+                    continue
+                except EncodeError as exc:
+                    say(f"ERROR {exc}")
+                    continue
             elif command == "raw":
                 server.broadcast_bytes(text.encode("utf-8"))
             elif command == "bytewise":
