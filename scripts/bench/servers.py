@@ -1,9 +1,11 @@
 """The benchmark's servers, one process each, on 127.0.0.1. No eventlet, no greenclient.
 
-Started by file path by the orchestrator::
+Started by the orchestrator::
 
-    python3 servers.py blast --messages N [--kind mixed]
-    python3 servers.py fanout
+    python -m bench.servers blast --messages N [--kind mixed]
+    python -m bench.servers invalid --messages N
+    python -m bench.servers large --messages N --frame-size BYTES
+    python -m bench.servers fanout
 
 Each prints ``LISTENING <port>`` once it listens, and exits when its standard
 input closes (the orchestrator holds it open), after ``--lifetime`` seconds, or
@@ -13,6 +15,11 @@ input closes (the orchestrator holds it open), after ``--lifetime`` seconds, or
     Accepts connections one after the other; to each it writes the same
     precomputed stream of N framed messages (``seq`` 0..N-1) as fast as the
     client takes it, then closes. TCP makes it wait for a slow client.
+``invalid``
+    The same, with N invalid frames (``x~``) followed by one valid message.
+``large``
+    The same, with N JSON frames of ``--frame-size`` bytes each (``seq``
+    0..N-1, a long string), built one at a time.
 ``fanout``
     Accepts any number of connections (selectors). A connection that sends a
     line is the *control* connection; its commands, one per line:
@@ -35,14 +42,9 @@ import struct
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
 
-if TYPE_CHECKING:
-    from greenclient.bench import common
-elif __package__:
-    from . import common
-else:  # started by file path: this directory is sys.path[0]
-    import common
+from bench import common
 
 _LINGER_RESET = struct.pack("ii", 1, 0)
 
@@ -68,8 +70,16 @@ def _listen(backlog: int) -> socket.socket:
     return listener
 
 
-def blast(messages: int, kind: common.Kind, lifetime: float) -> int:
-    data = common.stream(messages, kind)
+def _large_frames(count: int, size: int) -> Iterable[bytes]:
+    template = common.large_frame(size)
+    head = b'{"seq":'
+    for seq in range(count):
+        number = str(seq).encode("ascii")
+        # Same size whatever the number: the number replaces filler characters.
+        yield head + number + b',"blob":"' + template[len(head) + 9 + len(number) :]
+
+
+def blast(payload: Callable[[], Iterable[bytes]], lifetime: float) -> int:
     listener = _listen(16)
     listener.settimeout(0.5)
     deadline = time.monotonic() + lifetime
@@ -80,7 +90,8 @@ def blast(messages: int, kind: common.Kind, lifetime: float) -> int:
             continue
         conn.settimeout(max(1.0, deadline - time.monotonic()))
         try:
-            conn.sendall(data)
+            for data in payload():
+                conn.sendall(data)
             conn.shutdown(socket.SHUT_WR)
             # Wait for the client to close first so that it has read everything.
             while conn.recv(65536):
@@ -201,15 +212,22 @@ class _FanOut:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("mode", choices=["blast", "fanout"])
+    parser.add_argument("mode", choices=["blast", "invalid", "large", "fanout"])
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--kind", choices=["ascii", "utf8", "mixed"], default="mixed")
+    parser.add_argument("--frame-size", type=int, default=1 << 20)
     parser.add_argument("--lifetime", type=float, default=600.0)
     args = parser.parse_args(argv)
     _exit_when_stdin_closes()
     common.install_deadline(args.lifetime + 5)
     if args.mode == "blast":
-        return blast(args.messages, args.kind, args.lifetime)
+        data = common.stream(args.messages, args.kind)
+        return blast(lambda: [data], args.lifetime)
+    if args.mode == "invalid":
+        flood = common.invalid_flood(args.messages)
+        return blast(lambda: [flood], args.lifetime)
+    if args.mode == "large":
+        return blast(lambda: _large_frames(args.messages, args.frame_size), args.lifetime)
     return _FanOut(args.lifetime).run()
 
 

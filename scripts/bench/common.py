@@ -1,11 +1,8 @@
 """What every benchmark process shares: the traffic, limits, memory readings, results.
 
-This module imports neither eventlet nor greenclient, so processes that must
-stay unpatched (OS threads, asyncio, Twisted, the servers, the orchestrator)
-can import it. They are started by file path (``python3 .../bench/plain.py``),
-which puts this directory first on ``sys.path`` and never runs
-``greenclient/__init__.py``; green processes import it as
-``greenclient.bench.common``.
+Imports neither eventlet nor greenclient at module level, so the orchestrator,
+the servers and the plain workers (which must never be monkey-patched) can
+use it. A green worker calls :func:`import_greenclient` first.
 
 Every message carries ``"seq"``: 0, 1, 2, ... in stream order, so that every
 consumer can check that it received all messages, in order.
@@ -21,7 +18,9 @@ import signal
 import socket
 import sys
 import time
+import warnings
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any, Final, Literal, TypeAlias
 
 __all__ = [
@@ -35,7 +34,9 @@ __all__ = [
     "emit",
     "encode_message",
     "fan_out_message",
+    "import_greenclient",
     "install_deadline",
+    "invalid_flood",
     "large_frame",
     "peak_rss",
     "raise_nofile",
@@ -99,6 +100,14 @@ def large_frame(size: int) -> bytes:
     if filler < 0:
         raise ValueError("frame too small")
     return head + b"a" * filler + tail + DELIMITER
+
+
+def invalid_flood(count: int) -> bytes:
+    """Return ``count`` invalid frames (``x~`` each), then one valid message (``seq`` 0).
+
+    Every invalid frame must be reported as an error; the valid one must still arrive.
+    """
+    return b"x~" * count + encode_message(0, "ascii") + DELIMITER
 
 
 def chunked(data: bytes, size: int) -> list[bytes]:
@@ -175,6 +184,17 @@ def cpu_seconds() -> float:
     """User plus system CPU time of this process (all its threads), in seconds."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def import_greenclient() -> ModuleType:
+    """Import greenclient (which monkey-patches this process) and return it.
+
+    A green worker calls this before anything else. eventlet's deprecation
+    warning is not shown: the benchmark is one of greenclient's own commands.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+        return importlib.import_module("greenclient")
 
 
 def emit(result: dict[str, Any]) -> None:
