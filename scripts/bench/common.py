@@ -10,6 +10,7 @@ consumer can check that it received all messages, in order.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import os
@@ -69,17 +70,21 @@ _USERS_UTF8: Final = ("李雷", "олег", "zoë", "søren")
 
 
 def encode_message(seq: int, kind: Kind) -> bytes:
-    """Return the JSON bytes (no delimiter) of message ``seq``; about 100 bytes.
+    """Return the JSON bytes (no delimiter) of message ``seq``; about 90 bytes.
 
     Never contains the delimiter, so every framing splits it the same way.
     """
     non_ascii = kind == "utf8" or (kind == "mixed" and seq % 4 == 3)
-    if non_ascii:
-        user, text = _USERS_UTF8[seq % 4], _UTF8_TEXTS[(seq // 4) % 4]
-    else:
-        user, text = _USERS_ASCII[seq % 4], _ASCII_TEXTS[(seq // 4) % 4]
-    message = {"seq": seq, "type": "chat", "room": "lobby", "user": user, "text": text}
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return b'{"seq":%d%s' % (seq, _rest(non_ascii, seq % 4, (seq // 4) % 4))
+
+
+@functools.cache
+def _rest(non_ascii: bool, user: int, text: int) -> bytes:
+    """Everything after the ``seq`` of a message: the same for many messages."""
+    users, texts = (_USERS_UTF8, _UTF8_TEXTS) if non_ascii else (_USERS_ASCII, _ASCII_TEXTS)
+    message = {"type": "chat", "room": "lobby", "user": users[user], "text": texts[text]}
+    body = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return b"," + body[1:]
 
 
 def stream(count: int, kind: Kind) -> bytes:

@@ -52,8 +52,8 @@ SIZES: dict[str, dict[str, Any]] = {
     },
     "full": {
         "messages": 100_000,
-        "rounds": 2,
-        "pyperf": ["--processes", "4", "--values", "3", "--warmups", "1", "--min-time", "0.1"],
+        "rounds": 3,
+        "pyperf": ["--processes", "3", "--values", "3", "--warmups", "1", "--min-time", "0.1"],
     },
 }
 GOAL_MESSAGES = 100_000
