@@ -158,7 +158,7 @@ def test_every_job_says_whether_it_runs_patched() -> None:
         "assert 'eventlet' not in sys.modules\n"
     )
     assert done.returncode == 0, done.stderr
-    for plain in ("lecture", "one_call", "per_frame", "asyncio"):
+    for plain in ("textbook", "one_call", "per_frame", "asyncio"):
         assert f"('one_connection', '{plain}', False)" in done.stdout
     assert "('many_connections', 'threads', False)" in done.stdout
     assert "('one_connection', 'greenclient', True)" in done.stdout
@@ -257,7 +257,7 @@ def test_smoke_every_variant_received_everything_in_order(
             "one_call",
             "one_call_orjson",
             "per_frame",
-            "lecture",
+            "textbook",
             "asyncio",
         }
         for key, result in run.items():

@@ -17,7 +17,8 @@ Cases:
 * ``split``: ``bytes.split`` per chunk, the unfinished frame kept aside: the
   least a delimiter framer written in Python can do (no limits, no checks);
 * ``greenclient``: ``DelimiterFramer.feed`` (limits, partial frames, errors);
-* ``lecture``: the lecture's ``buffer += chunk.decode()`` and ``find``;
+* ``textbook``: the textbook loop's ``buffer += chunk.decode()`` and ``find``
+  (README, Performance);
 * ``protocol json`` / ``protocol orjson``: ``MessageProtocol.receive_data``,
   framing and decoding, with the standard library's json and with orjson;
 * ``one call json`` / ``one call orjson``: split, then one decoder call per
@@ -62,7 +63,7 @@ GOAL_MESSAGES = 100_000
 CASES: dict[str, tuple[int, str]] = {
     "split 64 KiB": (64 * KIB, "bytes.split per chunk, no decode"),
     "greenclient 64 KiB": (64 * KIB, "DelimiterFramer.feed, no decode"),
-    "lecture 64 KiB": (64 * KIB, "buffer += chunk.decode(); find, no decode"),
+    "textbook 64 KiB": (64 * KIB, "buffer += chunk.decode(); find, no decode"),
     "split 1 KiB": (KIB, "bytes.split per chunk, no decode"),
     "greenclient 1 KiB": (KIB, "DelimiterFramer.feed, no decode"),
     "protocol json 64 KiB": (64 * KIB, "MessageProtocol.receive_data, json"),
@@ -77,7 +78,7 @@ CASES: dict[str, tuple[int, str]] = {
 #: (name, faster side, slower side): reported as slower's time / faster's time.
 RATIOS: tuple[tuple[str, str, str], ...] = (
     ("greenclient/split 64 KiB", "greenclient 64 KiB", "split 64 KiB"),
-    ("greenclient/lecture 64 KiB", "greenclient 64 KiB", "lecture 64 KiB"),
+    ("greenclient/textbook 64 KiB", "greenclient 64 KiB", "textbook 64 KiB"),
     ("greenclient/split 1 KiB", "greenclient 1 KiB", "split 1 KiB"),
     ("protocol json/one call json", "protocol json 64 KiB", "one call json 64 KiB"),
     ("protocol json/per frame json", "protocol json 64 KiB", "per frame json 64 KiB"),

@@ -69,7 +69,7 @@ def _case(name: str, messages: int) -> tuple[Callable[[], int], int]:
             count += len(feed(chunk))
         return count
 
-    def lecture() -> int:
+    def textbook() -> int:
         buffer = ""
         count = 0
         for chunk in chunks:
@@ -117,8 +117,8 @@ def _case(name: str, messages: int) -> tuple[Callable[[], int], int]:
         return split, expected
     if name.startswith(("greenclient", "large")):
         return framer, expected
-    if name.startswith("lecture"):
-        return lecture, expected
+    if name.startswith("textbook"):
+        return textbook, expected
     if name.startswith("per frame"):
         return per_frame, expected
     import orjson  # the bench extra

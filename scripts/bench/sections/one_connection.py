@@ -19,8 +19,8 @@ The variants (their labels say what each is; none is a limit):
   complete frames' bytes once, split on ``~``, ``json.loads`` per frame);
 * *asyncio*: ``asyncio.open_connection`` and ``StreamReader.readuntil(b"~")``,
   ``json.loads`` per frame: what a new program would use instead of eventlet;
-* *lecture loop*: the code of the lecture greenclient replaces (shown once in
-  ``scripts/bench/README.rst``): a ``threading.Thread`` doing
+* *textbook loop*: the loop greenclient replaces (shown in the README's
+  Performance section): a ``threading.Thread`` doing
   ``buffer += sock.recv(1024).decode()`` and ``find``. The stream is ASCII so
   that its ``decode()`` of a cut multi-byte character never raises.
 
@@ -76,7 +76,7 @@ VARIANTS: dict[str, tuple[str, str, dict[str, Any], dict[str, str]]] = {
         {},
     ),
     "per_frame": ("per-frame loop, json.loads per frame", "per_frame", {}, {}),
-    "lecture": ("lecture loop (Thread, recv(1024), find)", "lecture", {}, {}),
+    "textbook": ("textbook loop (Thread, recv(1024), find)", "textbook", {}, {}),
     "asyncio": ("asyncio readuntil, json.loads per frame", "asyncio", {}, {}),
 }
 
@@ -84,7 +84,7 @@ VARIANTS: dict[str, tuple[str, str, dict[str, Any], dict[str, str]]] = {
 RATIOS: tuple[tuple[str, str], ...] = (
     ("greenclient", "one_call"),
     ("greenclient_orjson", "one_call_orjson"),
-    ("greenclient", "lecture"),
+    ("greenclient", "textbook"),
     ("greenclient", "per_frame"),
     ("greenclient_orjson", "greenclient"),
     ("one_call", "per_frame"),
@@ -221,8 +221,8 @@ def job_per_frame(port: int, messages: int) -> dict[str, Any]:
     return _measured(work, messages)
 
 
-def job_lecture(port: int, messages: int) -> dict[str, Any]:
-    """The lecture's loop in a ``threading.Thread``; the main thread waits for it."""
+def job_textbook(port: int, messages: int) -> dict[str, Any]:
+    """The textbook loop in a ``threading.Thread``; the main thread waits for it."""
     outcome: list[tuple[int, int]] = []
 
     def reader() -> None:
@@ -296,7 +296,7 @@ JOBS = {
     "greenclient": Job(job_greenclient, green=True),
     "one_call": Job(job_one_call, green=False),
     "per_frame": Job(job_per_frame, green=False),
-    "lecture": Job(job_lecture, green=False),
+    "textbook": Job(job_textbook, green=False),
 }
 
 
