@@ -96,9 +96,11 @@ class Context(Protocol):
         job: str,
         args: Mapping[str, Any],
         timeout: float,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
     ) -> dict[str, Any]:
         """Run one job in its own process; return its result (``{"error": ...}`` on failure).
+
+        ``env`` sets (or, with None, removes) variables of the worker's environment.
 
         A failure, a timeout or a lost message is recorded as a failure of the
         run; the run goes on.

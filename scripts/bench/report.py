@@ -38,6 +38,8 @@ def machine_line(machine: dict[str, Any]) -> str:
     ]
     versions = machine.get("versions", {})
     parts += [f"{name} {version}" for name, version in versions.items() if version]
+    if machine.get("eventlet_hub", "default") != "default":
+        parts.append(f"EVENTLET_HUB={machine['eventlet_hub']}")
     return ", ".join(p for p in parts if p)
 
 

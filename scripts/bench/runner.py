@@ -106,7 +106,7 @@ class Run:
         job: str,
         args: Mapping[str, Any],
         timeout: float,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
     ) -> dict[str, Any]:
         label = f"{section} {job} {json.dumps(dict(args), sort_keys=True)}"
         arguments = json.dumps({**args, "deadline": int(timeout) + 10})
@@ -157,15 +157,21 @@ class Run:
     # processes -------------------------------------------------------------------
 
     def _run(
-        self, command: list[str], timeout: float, env: Mapping[str, str]
+        self, command: list[str], timeout: float, env: Mapping[str, str | None]
     ) -> subprocess.CompletedProcess[bytes]:
         started = time.perf_counter()
+        environ = dict(self.env)
+        for name, value in env.items():
+            if value is None:
+                environ.pop(name, None)
+            else:
+                environ[name] = value
         try:
             done = subprocess.run(
                 command,
                 capture_output=True,
                 timeout=timeout,
-                env={**self.env, **env},
+                env=environ,
                 check=False,
             )
         except subprocess.TimeoutExpired as exc:  # subprocess.run has killed and reaped it
@@ -256,6 +262,7 @@ def machine() -> dict[str, Any]:
         "system": f"{platform.system()} {platform.release()}",
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "load_average_at_start": load,
+        "eventlet_hub": os.environ.get("EVENTLET_HUB") or "default",
         "versions": {
             "greenclient": greenclient_version(),
             "eventlet": _version("eventlet"),
