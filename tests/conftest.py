@@ -6,6 +6,11 @@ import os
 import shutil
 from collections.abc import Iterator
 
+# Selenium (the [test] extra, for the browser tests) depends on trio, which registers
+# a hypothesis plugin; hypothesis would import trio when first imported, and trio's
+# import fails on eventlet's patched socket module. greenclient's tests need no plugin.
+os.environ.setdefault("HYPOTHESIS_NO_PLUGINS", "1")
+
 import pytest
 
 import greenclient  # noqa: F401  (must precede everything that makes sockets or locks)

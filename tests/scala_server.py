@@ -1,15 +1,20 @@
 """Run a message server in a subprocess and drive it through its stdin/stdout protocol.
 
-Two servers speak the same protocol: the Scala server of ``tests/scala/GreenServer.scala``,
-run by the JVM, and greenclient's reference server (``python -m greenclient.server``).
-:class:`ServerProcess` drives either, so the interop tests run the same scenarios
-against both.
+Four servers speak the same protocol: the Scala server of ``tests/scala/GreenServer.scala``
+(scala.actors, Debian's Scala), the two Apache Pekko IO servers of ``tests/pekko/`` (built
+with Maven: ``PlainServer``, written as most Akka IO servers are, and
+``RecommendedServer``), and greenclient's reference server (``python -m greenclient.server``).
+:class:`ServerProcess` drives any of them, so the interop tests run the same scenarios
+against all.
 
 Commands go to the server's standard input, one per line (``send TEXT``,
-``raw TEXT``, ``bytewise TEXT``, ``close``, ``quit``); each is carried out before
-the server prints ``OK COMMAND``. The server reports ``LISTENING HOST PORT``,
-``CONNECTED N``, ``DISCONNECTED N``, ``RECEIVED JSON``, ``INVALID ERROR`` and
-``ERROR ...`` for a command it does not know.
+``raw TEXT``, ``bytewise TEXT``, ``close``, ``flood N`` (the Pekko servers), ``quit``);
+each is carried out before the server prints ``OK COMMAND``. The server reports
+``LISTENING HOST PORT``, ``CONNECTED N``, ``DISCONNECTED N``, ``RECEIVED JSON``,
+``INVALID ERROR`` and ``ERROR ...`` for a command it does not know. The plain Pekko
+server does not frame what it receives: it prints each ``Received`` as
+``PRINTED N "TEXT"`` (N: the connection's number), and :class:`ServerProcess` frames
+those texts itself, one buffer per connection, into the same ``received`` values.
 
 Every wait here has a timeout; the test process is monkey-patched by eventlet, so
 the server's output is read by green threads and waited for on eventlet queues.
@@ -37,12 +42,16 @@ import eventlet.greenthread
 import eventlet.queue
 
 __all__ = [
+    "PEKKO_PROJECT",
+    "PEKKO_SERVERS",
     "ROOT",
     "SCALA_BUILD",
     "SCALA_SOURCE",
     "ServerFailed",
     "ServerProcess",
+    "build_pekko_servers",
     "compile_scala_server",
+    "pekko_server_argv",
     "python_server_argv",
     "python_server_env",
     "scala_lib",
@@ -54,6 +63,13 @@ SCALA_SOURCE = ROOT / "tests" / "scala" / "GreenServer.scala"
 #: Classes go to SCALA_BUILD / "classes"; the hash of what they were built from, beside them.
 SCALA_BUILD = ROOT / "build" / "scala"
 SCALA_MAIN = "GreenServer"
+#: The Maven project of the Pekko servers; its build output goes to its ``target`` folder.
+PEKKO_PROJECT = ROOT / "tests" / "pekko"
+#: Server kind -> main class.
+PEKKO_SERVERS = {
+    "pekko": "greenclient.pekko.RecommendedServer",
+    "pekko-plain": "greenclient.pekko.PlainServer",
+}
 
 
 def scala_lib(scalac: str) -> Path:
@@ -124,6 +140,57 @@ def scala_server_argv(scala: str, classes: Path, port: int = 0, delimiter: str =
     return [scala, "-classpath", str(classes), SCALA_MAIN, str(port), delimiter]
 
 
+def _pekko_build_key() -> str:
+    """What the Pekko build depends on: pom.xml and every source file."""
+    digest = hashlib.sha256()
+    files = [PEKKO_PROJECT / "pom.xml", *sorted((PEKKO_PROJECT / "src").rglob("*"))]
+    for path in files:
+        if path.is_file():
+            digest.update(str(path.relative_to(PEKKO_PROJECT)).encode() + b"\0")
+            digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def build_pekko_servers(mvn: str, *, timeout: float = 900.0) -> str:
+    """Build the Pekko servers with Maven unless the build is up to date.
+
+    ``mvn -B -q package`` compiles into ``tests/pekko/target/classes`` and copies
+    the runtime dependencies into ``target/lib`` (Maven downloads them once into
+    its local repository). ``target/build.sha256``, written last, records the
+    pom.xml and sources the build came from.
+
+    Returns:
+        The class path for ``java -cp``.
+
+    Raises:
+        RuntimeError: Maven failed or took longer than ``timeout``; the message
+            holds its output.
+    """
+    target = PEKKO_PROJECT / "target"
+    stamp = target / "build.sha256"
+    classpath = os.pathsep.join([str(target / "classes"), str(target / "lib" / "*")])
+    key = _pekko_build_key()
+    if stamp.is_file() and stamp.read_text().strip() == key:
+        return classpath
+    stamp.unlink(missing_ok=True)
+    argv = [mvn, "-B", "-q", "-f", str(PEKKO_PROJECT / "pom.xml"), "package"]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise RuntimeError(f"Maven took longer than {timeout} s: {' '.join(argv)}") from exc
+    if done.returncode != 0:
+        raise RuntimeError(f"Maven failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+    stamp.write_text(key + "\n")
+    return classpath
+
+
+def pekko_server_argv(
+    java: str, classpath: str, kind: str, port: int = 0, delimiter: str = "~"
+) -> list[str]:
+    """The command that runs a built Pekko server (``kind``: a key of PEKKO_SERVERS)."""
+    return [java, "-cp", classpath, PEKKO_SERVERS[kind], str(port), delimiter]
+
+
 def python_server_argv(port: int = 0, delimiter: str = "~") -> list[str]:
     """The command that runs greenclient's reference server."""
     return [
@@ -189,6 +256,8 @@ class ServerProcess:
         self.connections = 0
         self.received: eventlet.queue.Queue[Any] = eventlet.queue.Queue()
         self.invalid: list[str] = []
+        self.floods: eventlet.queue.Queue[list[int]] = eventlet.queue.Queue()
+        self._printed: dict[str, bytes] = {}  # connection number -> unframed bytes
         self.lines: collections.deque[str] = collections.deque(maxlen=200)  # stdout and stderr
         self._acks: eventlet.queue.Queue[str | None] = eventlet.queue.Queue()
         self._listening: eventlet.queue.Queue[tuple[str, int] | None] = eventlet.queue.Queue()
@@ -297,10 +366,37 @@ class ServerProcess:
             self.received.put(json.loads(rest))
         elif kind == "INVALID":
             self.invalid.append(rest)
+        elif kind == "PRINTED":
+            number, _, text = rest.partition(" ")
+            self._frame_printed(number, json.loads(text))
+        elif kind == "FLOOD":
+            counts = rest.split(" refused ", 1)[1] if " refused " in rest else ""
+            self.floods.put([int(c) for c in counts.split(",") if c])
         elif kind == "OK":
             self._acks.put(rest)
         elif kind == "ERROR":
             self._acks.put(line)
+
+    def _frame_printed(self, number: str, text: str) -> None:
+        """Frame what the plain server printed for one connection, as a framing server would.
+
+        A character cut between two ``Received`` reached the server's print as
+        U+FFFD: the frame holding it is reported as invalid, not repaired.
+        """
+        pending = self._printed.get(number, b"") + text.encode("utf-8", "surrogatepass")
+        *frames, pending = pending.split(self.delimiter.encode("utf-8"))
+        self._printed[number] = pending
+        for frame in frames:
+            decoded = frame.decode("utf-8", "replace")
+            if "\ufffd" in decoded:
+                self.invalid.append(f"a character was cut: {decoded!r}")
+                continue
+            if not decoded.strip():
+                continue
+            try:
+                self.received.put(json.loads(decoded))
+            except ValueError as exc:
+                self.invalid.append(f"not JSON: {exc}")
 
     def _failure(self, what: str) -> ServerFailed:
         output = "\n".join(self.lines)
@@ -357,6 +453,25 @@ class ServerProcess:
             # JSON has no "~" (or other delimiter character) outside strings: \u escape it there.
             text = text.replace(self.delimiter, f"\\u{ord(self.delimiter):04x}")
         return text
+
+    def flood(self, count: int, timeout: float = 300.0) -> list[int]:
+        """Broadcast ``count`` messages as fast as the server can (the Pekko servers only).
+
+        The messages are ``Control.floodMessage(i)`` for i in 0 .. count - 1:
+        ``{"seq": i, "text": ...}``.
+
+        Returns:
+            For each connected client, how many of its Writes the server saw refused
+            (``CommandFailed``), sorted; those messages never left the server.
+        """
+        while not self.floods.empty():
+            self.floods.get_nowait()
+        self.command(f"flood {count}", timeout=timeout)
+        try:
+            refused: list[int] = self.floods.get(timeout=1)
+        except queue.Empty:
+            raise self._failure("printed no FLOOD line") from None
+        return refused
 
     def broadcast(self, message: Any) -> None:
         """Send ``message`` as JSON to every client (as ``send``)."""
