@@ -23,12 +23,15 @@ import greenclient  # first: patches sockets, locks and threads before Flask mak
 # isort: on
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 import eventlet
+import eventlet.patcher
 import eventlet.wsgi
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
@@ -240,11 +243,26 @@ def main(argv: list[str] | None = None) -> int:
         f"open http://{args.http_host}:{http_port}/",
         flush=True,
     )
+    # Ctrl-C (or SIGTERM) only writes a byte to a pipe that the main green thread
+    # reads: the hub wakes at once, and no KeyboardInterrupt lands inside the hub
+    # (which would leave the asyncio hub unable to run the shutdown below).
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    real_os = eventlet.patcher.original("os")  # a handler may run inside the hub: no green call
+
+    def on_signal(signum: int, frame: object) -> None:
+        with contextlib.suppress(BlockingIOError):  # a byte is waiting already
+            real_os.write(wake_write, b"!")
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    http = eventlet.spawn(eventlet.wsgi.server, listener, app, log_output=False)
+    http.link(lambda _: on_signal(0, None))  # the server ended on its own: stop too
     try:
-        eventlet.wsgi.server(listener, app, log_output=False)
-    except KeyboardInterrupt:
-        pass
+        os.read(wake_read, 1)  # green after monkey_patch(): the relay runs meanwhile
     finally:
+        http.kill()
+        socketio.server.shutdown()  # stops the Socket.IO server's own background tasks
         client.close()  # ends the reader's loop
         reader.join()
         if server is not None:

@@ -225,3 +225,27 @@ def test_chromium_shows_broadcasts_and_its_form_reaches_scala(
         assert driver.save_screenshot(screenshot)
     finally:
         driver.quit()
+
+
+@pytest.mark.parametrize(
+    ("argv", "status", "says"),
+    [
+        (["--http-port", "x"], 2, "invalid int value"),
+        (["--scala-host", "127.0.0.1", "--scala-port", "1"], 1, "web_relay: connection to"),
+    ],
+)
+def test_bad_options_and_an_unreachable_server_end_without_a_traceback(
+    argv: list[str], status: int, says: str
+) -> None:
+    require_module("flask_socketio", "web")
+    done = subprocess.run(
+        [sys.executable, str(RELAY), *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **python_server_env()},
+        check=False,
+    )
+    assert done.returncode == status
+    assert says in done.stderr
+    assert "Traceback" not in done.stderr
