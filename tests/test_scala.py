@@ -427,10 +427,10 @@ def test_flood_delivers_every_message_the_server_wrote_in_order(server: ServerPr
         assert sorted(counts) == sorted(FLOOD - r for r in refused)
 
 
-# -- request and reply (issue's wire contract) ---------------------------------------
+# -- request and reply: the reply goes to every client -----------------------------
 
 
-@pytest.mark.parametrize("module_server", [PEKKO], indirect=True)
+@pytest.mark.parametrize("module_server", [SCALA, PEKKO, "python"], indirect=True)
 def test_server_answers_a_request_to_every_client(server: ServerProcess) -> None:
     request = {"_correlation_id": "r-1 ~ olá", "action": "ping", "n": [1, 2.5, None]}
     with clients(server, 2) as group:
