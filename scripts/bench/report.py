@@ -175,6 +175,8 @@ def series_plot(
         ax.plot(range(len(values)), values, label=label, linewidth=1)
     if limit is not None:
         ax.axhline(limit, color="#c44e52", linestyle=":", label=f"goal: {limit:g}")
+        ax.set_yscale("symlog", linthresh=1.0)
+        ax.set_ylim(bottom=0)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
