@@ -25,6 +25,13 @@ The variants (their labels say what each is; none is a limit):
   that its ``decode()`` of a cut multi-byte character never raises.
 
 The plain variants run in processes that never import eventlet.
+
+Each ratio is given twice: in messages per second of wall clock, and in
+messages per CPU second of the client process (every thread of it). While a
+variant is bound by its own CPU the two agree on an idle machine; on a shared
+machine the wall clock also counts the time other processes had the CPU (and a
+variant faster than the server process waits for it), so the goals are checked
+on the CPU figure, which counts the client's own work only.
 """
 
 from __future__ import annotations
@@ -365,13 +372,21 @@ def summarize(raw: dict[str, Any], sizes: Mapping[str, Any]) -> Summary:
             ]
         )
     at_size = messages >= GOAL_MESSAGES
-    where = f"{messages:,} messages, messages per second, ratio per run"
+    where = f"{messages:,} messages, messages per CPU second, ratio per run"
     metrics: dict[str, Metric] = {}
     ratio_rows = []
     for top, bottom in RATIOS:
-        ratio = stats.paired(stats.column(runs, top, "rate"), stats.column(runs, bottom, "rate"))
-        metrics[f"{top}/{bottom}"] = stats.metric(ratio, where, at_goal_size=at_size)
-        ratio_rows.append([f"{_label(top)} / {_label(bottom)}", stats.ratio_text(ratio)])
+        wall = stats.paired(stats.column(runs, top, "rate"), stats.column(runs, bottom, "rate"))
+        # Messages per CPU second: CPU time per message, bottom's over top's.
+        cpu = stats.paired(
+            stats.column(runs, bottom, "cpu_us_per_message"),
+            stats.column(runs, top, "cpu_us_per_message"),
+        )
+        note = "" if wall["median"] is None else f"wall clock: {stats.ratio_text(wall)}"
+        metrics[f"{top}/{bottom}"] = stats.metric(cpu, where, at_goal_size=at_size, note=note)
+        ratio_rows.append(
+            [f"{_label(top)} / {_label(bottom)}", stats.ratio_text(cpu), stats.ratio_text(wall)]
+        )
     size = raw.get("message_bytes") or 0
     tables = [
         Table(
@@ -383,9 +398,13 @@ def summarize(raw: dict[str, Any], sizes: Mapping[str, Any]) -> Summary:
             rows=rows,
         ),
         Table(
-            title="One connection: ratios of messages/s, computed within each run",
-            headers=["ratio", "median [min-max]"],
+            title="One connection: ratios, computed within each run (above 1: the first is faster)",
+            headers=["ratio", "messages per CPU second", "messages per second (wall)"],
             rows=ratio_rows,
+            notes=[
+                "goals are checked on messages per CPU second: on a shared machine the wall "
+                "clock also counts the time other processes had the CPU",
+            ],
         ),
     ]
     return Summary(tables=tables, metrics=metrics, extra={"variants": variants})
