@@ -17,6 +17,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -249,3 +250,47 @@ def test_bad_options_and_an_unreachable_server_end_without_a_traceback(
     assert done.returncode == status
     assert says in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_relay_reconnects_when_scala_restarts() -> None:
+    require_module("flask_socketio", "web")
+    require_module("socketio", "test")
+    import socketio
+
+    mvn = require_tool("mvn", "maven")
+    java = require_tool("java", "default-jdk-headless")
+    classpath = build_pekko_servers(mvn)
+    with socket.socket() as probe:  # a port that was free a moment ago, for both servers
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = pekko_server_argv(java, classpath, "pekko", port)
+    first = ServerProcess(argv, name="pekko").start()
+    relay = RelayProcess(first)
+    second: ServerProcess | None = None
+    try:
+        first.wait_clients(1)
+        with socketio.SimpleClient() as browser:
+            browser.connect(relay.url, wait_timeout=20)
+
+            def next_event(name: str) -> Any:
+                while True:
+                    event, *data = browser.receive(timeout=30)
+                    if event == name:
+                        return data[0]
+
+            assert next_event("status").startswith("connected")
+            first.stop()  # Scala goes away...
+            assert "reconnecting" in next_event("status")
+            second = ServerProcess(argv, name="pekko").start()  # ...and comes back
+            assert next_event("status").startswith("connected")
+            second.wait_clients(1)
+            second.broadcast(MESSAGES[1])
+            assert next_event("message") == MESSAGES[1]
+            assert browser.call("send", {"back": "de volta ~ 😀"}, timeout=20) == {"ok": True}
+            assert second.take_received(1) == [{"back": "de volta ~ 😀"}]
+    finally:
+        status = relay.stop()
+        first.stop()
+        if second is not None:
+            second.stop()
+    assert status == 0, (status, relay.output, relay.errors)
