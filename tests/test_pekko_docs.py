@@ -2,7 +2,8 @@
 
 Every ``.. code-block:: scala`` of those pages must appear, line for line, in a
 source file of tests/pekko (the one CI compiles), and every ``.. code-block:: xml``
-in its pom.xml. Indentation and blank lines are not compared.
+in its pom.xml. Indentation, blank lines and the sources' region marks are not
+compared.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ BLOCK = re.compile(r"^\.\. code-block:: (scala|xml)\n\n((?:(?: {4}.*)?\n)+)", re
 
 
 def lines(text: str) -> list[str]:
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    """The non-blank lines, stripped; the sources' ``// -- readme:`` region marks left out."""
+    stripped = (line.strip() for line in text.splitlines())
+    return [line for line in stripped if line and not line.startswith("// -- readme:")]
 
 
 def contains(haystack: list[str], needle: list[str]) -> bool:

@@ -163,6 +163,7 @@ class ClientConnection(connection: ActorRef, delimiter: String, report: String =
           report("INVALID " + e.getMessage)
           connection ! Abort
       }
+    // -- readme: writes --
     case Send(data) if !closing =>
       if (queuedBytes + data.length > MaxQueuedBytes) {
         report(s"SLOW more than $MaxQueuedBytes bytes queued for a client: disconnected")
@@ -175,6 +176,7 @@ class ClientConnection(connection: ActorRef, delimiter: String, report: String =
     case Ack =>
       writing = false
       writeNext()
+    // -- readme: end --
     case CloseWhenSent =>
       closing = true
       writeNext()
