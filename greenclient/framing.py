@@ -111,6 +111,11 @@ class DelimiterFramer:
     one, as ``bytes.split`` does; with a multi-byte delimiter, a frame is
     reported too large only once its own bytes (not a possible start of the
     delimiter) pass ``max_frame_size``.
+
+    The bytes of an unfinished frame are kept in one ``bytearray``: a frame that
+    arrives in many small pieces costs about its own size while it is assembled
+    (plus the array's spare capacity, at most about an eighth more), never one
+    object per piece.
     """
 
     def __init__(self, delimiter: bytes = b"~", max_frame_size: int = DEFAULT_MAX_FRAME_SIZE):
@@ -119,12 +124,17 @@ class DelimiterFramer:
         self.delimiter: Final = bytes(delimiter)
         self.forbidden: bytes | None = self.delimiter
         self.max_frame_size: Final = _check_max(max_frame_size)
-        # Bytes of the unfinished frame, kept as a list of pieces so that a large
-        # frame arriving in small pieces costs one join, not one copy per piece.
-        self._pieces: list[bytes] = []
-        self._pending = 0
+        self._keep = len(self.delimiter) - 1
+        # Bytes of the unfinished frame (while dropping an oversized frame: only
+        # the last len(delimiter)-1 bytes, which may start a delimiter).
+        self._buf = bytearray()
         # True while dropping the rest of a frame that crossed max_frame_size.
         self._discarding = False
+        # A delimiter such as b"~~" or b"aba" can overlap itself ("~~~"): then the
+        # last occurrence found from the right is not where bytes.split cuts, and
+        # feed_run() leaves the work to feed().
+        d = self.delimiter
+        self._overlapping = any(d[:k] == d[-k:] for k in range(1, len(d)))
 
     @property
     def buffered(self) -> int:
@@ -134,28 +144,25 @@ class DelimiterFramer:
         :meth:`feed`; while a too-large frame is being dropped, at most
         ``len(delimiter) - 1``.
         """
-        return self._pending
+        return len(self._buf)
 
     def feed(self, data: bytes) -> list[FrameItem]:
         if not data:
             return []
         delimiter = self.delimiter
-        keep = len(delimiter) - 1
-        if keep and self._pieces:
+        keep = self._keep
+        buf = self._buf
+        if keep and buf:
             # A multi-byte delimiter may straddle the previous piece and this one:
             # move the last len(delimiter)-1 pending bytes in front of ``data``.
-            data = self._take_tail(keep) + data
+            data = self._pop_tail() + data
         if self._discarding:
             end = data.find(delimiter)
             if end < 0:
                 if keep:
-                    tail = data[-keep:]
-                    self._pieces = [tail]
-                    self._pending = len(tail)
+                    buf += data[-keep:]
                 return []
             self._discarding = False
-            self._pieces = []
-            self._pending = 0
             data = data[end + len(delimiter) :]
             if not data:
                 return []
@@ -164,19 +171,17 @@ class DelimiterFramer:
         limit = self.max_frame_size
         if len(chunks) == 1:
             # No delimiter yet: the whole piece belongs to the unfinished frame.
-            self._pieces.append(data)
-            self._pending += len(data)
+            buf += data
             # The last keep bytes may be the start of the delimiter, not frame bytes.
-            if self._pending > limit + keep:
+            if len(buf) > limit + keep:
                 return [self._start_discarding()]
             return []
 
         tail = chunks.pop()
-        if self._pieces:
-            self._pieces.append(chunks[0])
-            chunks[0] = b"".join(self._pieces)
-            self._pieces = []
-            self._pending = 0
+        if buf:
+            buf += chunks[0]
+            chunks[0] = bytes(buf)
+            buf.clear()
         out: list[FrameItem]
         # Only the first frame can be longer than this piece of data.
         if len(data) > limit or len(chunks[0]) > limit:
@@ -186,43 +191,72 @@ class DelimiterFramer:
         else:
             out = cast("list[FrameItem]", chunks)
         if tail:
-            self._pieces = [tail]
-            self._pending = len(tail)
-            if self._pending > limit + keep:
+            buf += tail
+            if len(buf) > limit + keep:
                 out.append(self._start_discarding())
         return out
 
-    def _take_tail(self, count: int) -> bytes:
-        """Remove and return the last ``count`` pending bytes (fewer if fewer are pending)."""
-        pieces = self._pieces
-        taken: list[bytes] = []
-        need = count
-        while need and pieces:
-            last = pieces.pop()
-            if len(last) > need:
-                pieces.append(last[:-need])
-                taken.append(last[-need:])
-                need = 0
-            else:
-                taken.append(last)
-                need -= len(last)
-        tail = b"".join(reversed(taken))
-        self._pending -= len(tail)
+    def feed_run(self, data: bytes) -> bytes | list[FrameItem]:
+        """Take the next bytes like :meth:`feed`; return the frames unsplit when it can.
+
+        Returns:
+            Either what :meth:`feed` returns, or, when ``data`` completes
+            frames and none of them can be too large, the bytes of those frames
+            still joined by the delimiter, as they arrived (empty frames
+            included): ``run.split(delimiter)``, without its empty items, is
+            what :meth:`feed` would have returned. A decoder that reads many
+            frames at once (:meth:`greenclient.codec.JsonCodec.decode_run`)
+            thus never needs one ``bytes`` object per frame.
+        """
+        if self._discarding or self._overlapping:
+            return self.feed(data)
+        delimiter = self.delimiter
+        last = data.rfind(delimiter)
+        buf = self._buf
+        keep = self._keep
+        if last < 0 or (keep and buf and delimiter in bytes(buf[-keep:]) + data[:keep]):
+            # No frame ends here, or one ends at a delimiter that straddles the
+            # previous piece and this one: the general case.
+            return self.feed(data)
+        if buf:
+            run = b"".join((buf, memoryview(data)[:last]))
+            buf.clear()
+        else:
+            run = data[:last]
+        rest = len(data) - last - len(delimiter)
+        if rest:
+            buf += memoryview(data)[last + len(delimiter) :]
+        limit = self.max_frame_size
+        if len(run) > limit or rest > limit + keep:
+            out: list[FrameItem] = [
+                FrameTooLarge(len(c), limit) if len(c) > limit else c
+                for c in run.split(delimiter)
+                if c
+            ]
+            if len(buf) > limit + keep:
+                out.append(self._start_discarding())
+            return out
+        return run
+
+    def _pop_tail(self) -> bytes:
+        """Remove and return the last ``len(delimiter) - 1`` pending bytes (or fewer)."""
+        buf = self._buf
+        tail = bytes(buf[-self._keep :])
+        del buf[-self._keep :]
         return tail
 
     def _start_discarding(self) -> FrameTooLarge:
-        error = FrameTooLarge(self._pending, self.max_frame_size)
-        keep = len(self.delimiter) - 1
-        tail = self._take_tail(keep) if keep else b""
-        self._pieces = [tail] if tail else []
-        self._pending = len(tail)
+        buf = self._buf
+        error = FrameTooLarge(len(buf), self.max_frame_size)
+        tail = bytes(buf[len(buf) - self._keep :]) if self._keep else b""
+        buf.clear()
+        buf += tail
         self._discarding = True
         return error
 
     def feed_eof(self) -> list[FrameItem]:
-        partial = b"" if self._discarding else b"".join(self._pieces)
-        self._pieces = []
-        self._pending = 0
+        partial = b"" if self._discarding else bytes(self._buf)
+        self._buf.clear()
         self._discarding = False
         return [PartialFrame(partial)] if partial else []
 
@@ -322,7 +356,7 @@ class LengthPrefixFramer:
 # closing quote and backslashes (which hide the next byte).
 _CONTAINER_EVENT: Final = re.compile(rb'[{}\[\]"]')
 _STRING_EVENT: Final = re.compile(rb'["\\]')
-_VALUE_START: Final = re.compile(rb'[^ \t\r\n]')
+_VALUE_START: Final = re.compile(rb"[^ \t\r\n]")
 _SCALAR_END: Final = re.compile(rb'[ \t\r\n{}\[\],"]')
 _RESYNC: Final = re.compile(rb"[{\[]")
 _SCALAR_FIRST: Final = frozenset(b"-0123456789tfnNI")

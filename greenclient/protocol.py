@@ -71,6 +71,17 @@ class MessageProtocol:
         self._received = 0
         self._counted_bytes = 0
         self._framer_buffers = hasattr(self.framer, "buffered")
+        # The delimiter framer can hand over the frames of a read unsplit, and the
+        # built-in codecs decode such a run in one go (the decode-bound path).
+        self._feed_run: Callable[[bytes], bytes | list[Any]] | None = getattr(
+            self.framer, "feed_run", None
+        )
+        self._decode_run: Callable[[bytes, bytes], tuple[list[Any], int]] | None = getattr(
+            self.codec, "decode_run", None
+        )
+        self._run_delimiter: bytes = getattr(self.framer, "delimiter", b"")
+        if self._feed_run is None or not self._run_delimiter:
+            self._decode_run = None
 
     @property
     def frame_bytes(self) -> int:
@@ -103,7 +114,17 @@ class MessageProtocol:
             :attr:`frame_bytes` grew by the wire size of what was returned.
         """
         self._received += len(data)
-        items = self.framer.feed(data)
+        decode_run = self._decode_run
+        if decode_run is not None:
+            got = self._feed_run(data)  # type: ignore[misc]
+            if type(got) is bytes:
+                out, errors = decode_run(got, self._run_delimiter)
+                if errors:
+                    self.rejected += errors
+                return out
+            items: list[Any] = got  # type: ignore[assignment]
+        else:
+            items = self.framer.feed(data)
         if not items:
             return items
         if not self._framer_buffers:

@@ -440,3 +440,106 @@ def test_make_codec_names_and_objects() -> None:
     assert make_codec(own) is own
     with pytest.raises(ValueError, match="unknown codec"):
         make_codec("yaml")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- one call per read
+
+
+def count_frame_by_frame(codec: JsonCodec) -> list[int]:
+    """Record the size of each frame-by-frame decoding ``codec`` does from now on."""
+    calls: list[int] = []
+    each = codec._decode_each
+
+    def recording(items: list[FrameItem]) -> tuple[list[Any], int]:
+        calls.append(len(items))
+        return each(items)
+
+    codec._decode_each = recording  # type: ignore[method-assign]
+    return calls
+
+#: Frame lists that no frame-by-frame decoder accepts, but that a careless batch
+#: would: joined with "," they make an array with the right number of elements;
+#: with a forged marker they even pass a check of where the markers are.
+MERGING_FRAMES: dict[str, list[bytes]] = {
+    "extra values balance a merge": [b"1,2,3", b"[3", b"4]"],
+    "bare join count": [b"1,2", b"[3", b"4]", b"5"],
+    "object merge": [b"1,2,3", b'{"a":[1', b"2]}"],
+    "forged marker": [b'1,"\\u0000",2', b"[3", b"4]"],
+    "forged markers twice": [b'1,"\\u0000",2,"\\u0000",3', b"[3", b"4]", b"[5", b"6]"],
+    "string across frames": [b'"a', b'b",0', b"7"],
+    "array closed early": [b"1]", b"[2"],
+    "closed early with marker": [b'1],"\\u0000",[2', b"3]"],
+}
+
+
+@pytest.mark.parametrize("name", list(MERGING_FRAMES))
+@pytest.mark.parametrize("delimiter", [b"~", b"\r\n"], ids=repr)
+def test_invalid_frames_never_merge_into_a_batch(
+    codec: JsonCodec, name: str, delimiter: bytes
+) -> None:
+    frames = MERGING_FRAMES[name]
+    good = [b'{"ok":1}', *frames, b"[0]"]
+    want, errors = codec._decode_each(list(good))
+    assert errors == sum(type(item) is DecodeError for item in want) >= 2
+    assert (want[0], want[-1]) == ({"ok": 1}, [0])
+    run = delimiter.join(good)
+    for got in (codec.decode_counted(list(good)), codec.decode_run(run, delimiter)):
+        assert got[1] == errors
+        assert [type(i) for i in got[0]] == [type(i) for i in want]
+        assert [getattr(i, "frame", i) for i in got[0]] == [getattr(i, "frame", i) for i in want]
+
+
+def test_valid_frames_are_decoded_with_one_parser_call(codec: JsonCodec) -> None:
+    frames = [b'{"a":1}', b" [2] ", b'"\\u00e9\\u007e"', b"\n3", b'{"s":"\\"]}["}', b"null"]
+    calls = count_frame_by_frame(codec)
+    values = [{"a": 1}, [2], "é~", 3, {"s": '"]}['}, None]
+    assert codec.decode_run(b"~".join(frames), b"~") == (values, 0)
+    assert codec.decode_counted(list(frames)) == (values, 0)
+    assert calls == []
+    # Empty and blank frames are skipped: the batch refuses them, each frame alone does not.
+    assert codec.decode_run(b"~[1]~~ ~[2]~", b"~") == ([[1], [2]], 0)
+    assert calls == [3]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [b"NaN", b"[Infinity]", b'"\xff"', b"\x00", b'"a\x00"', b"[" * 100_000, b"1" * 5000, b""],
+    ids=repr,
+)
+def test_one_bad_frame_sends_the_batch_frame_by_frame(codec: JsonCodec, bad: bytes) -> None:
+    frames = [b"[1]", bad, b"[2]"]
+    got, errors = codec.decode_run(b"~".join(frames), b"~")
+    assert got[0] == [1]
+    assert got[-1] == [2]
+    if bad:
+        assert errors == 1
+        assert type(got[1]) is DecodeError
+        assert got[1].frame == bad
+
+
+def test_nesting_at_the_decoder_limit_gets_the_result_it_gets_alone(codec: JsonCodec) -> None:
+    # Inside the batch's array a frame is one level deeper: a frame at the limit
+    # fails there and must then be decoded alone, where it succeeds.
+    for depth in range(1000, 1030):
+        frame = b"[" * depth + b"]" * depth
+        want = codec._decode_each([frame, b"[1]"])
+        got = codec.decode_run(frame + b"~[1]", b"~")
+        assert [type(i) for i in got[0]] == [type(i) for i in want[0]], depth
+        assert got[1] == want[1]
+
+
+def test_text_codec_run_matches_frame_by_frame() -> None:
+    codec = TextCodec()
+    assert codec.decode_run("hello§é§§a b".encode(), "§".encode()) == (["hello", "é", "a b"], 0)
+    for run, delimiter in [
+        (b"a~b~~c", b"~"),
+        (b"a~\xff~c", b"~"),
+        (b"a~x\x00y~c", b"~"),
+        ("é§ü§§x".encode(), "§".encode()),
+        (b"~a\r\nb\r\n", b"\r\n"),
+    ]:
+        frames: list[FrameItem] = [f for f in run.split(delimiter) if f]
+        want = codec.decode_counted(frames)
+        got = codec.decode_run(run, delimiter)
+        assert got[1] == want[1]
+        assert [getattr(i, "frame", i) for i in got[0]] == [getattr(i, "frame", i) for i in want[0]]

@@ -13,6 +13,7 @@ Example counts are modest so that the file runs in seconds; the atheris harness
 from __future__ import annotations
 
 import itertools
+import json
 import os
 from typing import Any
 
@@ -33,7 +34,7 @@ from greenclient.framing import DelimiterFramer, LengthPrefixFramer
 from greenclient.protocol import MessageProtocol
 
 from .helpers import receive
-from .test_codec import HAVE_ORJSON
+from .test_codec import HAVE_ORJSON, count_frame_by_frame
 from .test_framing import normalise, run
 
 FUZZ = settings(
@@ -319,3 +320,143 @@ def test_syntax_delimiters_either_refuse_or_round_trip(values: list[Any], delimi
         except EncodeError:
             continue
         assert receive(new_protocol("delimiter", "json", delimiter), [frame]) == [value]
+
+
+# --------------------------------------------------------------------------- batch = per frame
+#
+# The JSON and text codecs decode all the frames of one read with one call when
+# they can (decode_run, decode_counted) and fall back to frame-by-frame decoding
+# otherwise. The frame-by-frame path is the reference: for any stream and any
+# chunking, the protocol must deliver exactly what it gives, errors in place.
+
+#: Pieces that try to make invalid frames merge into a valid array when joined
+#: ("1,2" with "[3" and "4]"), to forge the batch's marker ("\u0000"), to hide a
+#: delimiter inside a string, or to hit the decoders' special cases.
+JSON_TOKENS = st.sampled_from(
+    [
+        b"~", b"~", b"~~", b"\r\n", b"\n", b" ", b"\t", b"", b",", b"[", b"]", b"{", b"}",
+        b":", b'"', b"\\", b"1", b"-", b"0", b"e5", b".5", b"1,2", b"[1", b"2]", b"]]", b"[[",
+        b'{"a":', b'"k":1', b"}}", b'"s"', b'"\\u0000"', b"\\u0000", b',"\\u0000",', b'"\\"',
+        b"NaN", b"Infinity", b"-Infinity", b"null", b"true", b"tru", b"\x00", b"\xff", b"\xc3",
+        b"\xa9", "é".encode(), "§".encode(), b'{"a":1}', b'[1,{"b":[2,3]}]', b'"x~y"',
+        b"9" * 30, b"[" * 20 + b"]" * 20, b'{"a":[{"b":', b"]}]}", b"\x00\x00\x00\x07",
+    ]
+)  # fmt: skip
+JSON_SOUP = st.lists(JSON_TOKENS | st.binary(max_size=6), max_size=40).map(b"".join)
+
+
+def strict(items: list[Any]) -> list[Any]:
+    """Items in a form where 1, 1.0, True and -0.0, 0.0 differ, errors by kind and bytes."""
+    out: list[Any] = []
+    for item in items:
+        if isinstance(item, ProtocolError):
+            out.append((type(item).__name__, getattr(item, "frame", None), str(item)))
+        else:
+            out.append(("message", repr(item)))
+    return out
+
+
+def per_frame_reference(
+    framing: str, codec: str, delimiter: str, limit: int, *, pieces: list[bytes]
+) -> tuple[list[Any], int]:
+    """What the frame-by-frame path gives: framer.feed, then each frame decoded alone."""
+    proto = new_protocol(framing, codec, delimiter, limit)
+    decoder = proto.codec
+    each = getattr(decoder, "_decode_each", None) or decoder.decode_counted  # type: ignore[attr-defined]
+    out: list[Any] = []
+    errors = 0
+    for piece in pieces:
+        items, n = each(proto.framer.feed(piece))
+        out += items
+        errors += n
+    tail = proto.receive_eof()  # the same end-of-stream handling as the protocol
+    return out + tail, errors + proto.rejected
+
+
+@FUZZ
+@given(
+    framing=st.sampled_from(FRAMINGS),
+    codec=st.sampled_from([*JSON_CODECS, "text"]),
+    delimiter=st.sampled_from(["~", "\r\n", "§", "~~"]),
+    limit=st.sampled_from([8, 1 << 20]),
+    stream=JSON_SOUP,
+    points=CUTS,
+)
+def test_batch_and_per_frame_paths_give_the_same_items(
+    *, framing: str, codec: str, delimiter: str, limit: int, stream: bytes, points: list[int]
+) -> None:
+    pieces = cut(stream, points)
+    proto = new_protocol(framing, codec, delimiter, limit)
+    got: list[Any] = []
+    for piece in pieces:
+        got += proto.receive_data(piece)
+    got += proto.receive_eof()
+    want, want_errors = per_frame_reference(framing, codec, delimiter, limit, pieces=pieces)
+    assert strict(got) == strict(want)
+    assert proto.rejected == want_errors == sum(isinstance(i, ProtocolError) for i in got)
+    assert proto.frame_bytes == len(stream)
+
+
+#: Whole frames, valid or not, meant to be combined: invalid ones that would
+#: balance each other out in one array (a frame with extra top-level values
+#: beside frames that open or close brackets, or strings, across frames), and
+#: ones that hold the marker or look like it.
+FRAGMENTS = st.sampled_from(
+    [
+        b"1", b"1,2", b"1,2,3", b"[1", b"2]", b"[[1", b"2]]", b"1]", b"[2", b'{"a":[1', b"2]}",
+        b'{"a":1', b'"b":2}', b'"a', b'b"', b'b",1', b'"\\u0000"', b'1,"\\u0000",2',
+        b'1,"\\u0000"', b'"\\u0000",2', b'"\\\\u0000"', b'{"a":1}', b" ", b"", b" [3] ", b"\n7",
+        b"NaN", b"[Infinity]", b"\x00", b'"\xff"', b"[" * 3, b"]" * 3, b"]," , b",[",
+    ]
+)  # fmt: skip
+FRAMES = st.lists(st.lists(FRAGMENTS, min_size=1, max_size=2).map(b"".join), max_size=10)
+
+
+def test_fragments_include_a_merge_that_a_bare_join_would_accept() -> None:
+    # The reason for the markers: "[" + ",".join(frames) + "]" is a valid array with
+    # one element per frame although no frame is valid alone.
+    frames = [b"1,2,3", b"[3", b"4]"]
+    assert len(json.loads(b"[" + b",".join(frames) + b"]")) == len(frames) + 1
+    frames = [b"1,2", b"[3", b"4]"]
+    assert len(json.loads(b"[" + b",".join(frames) + b"]")) == len(frames)
+
+
+@FUZZ
+@given(
+    codec=st.sampled_from([*JSON_CODECS, "text"]),
+    delimiter=st.sampled_from([b"~", b"\r\n", "§".encode(), b",", b"]", b'"', b"\\"]),
+    frames=st.one_of(FRAMES, st.lists(JSON_SOUP, max_size=12)),
+)
+def test_decode_run_and_decode_counted_match_frame_by_frame_decoding(
+    codec: str, delimiter: bytes, frames: list[bytes]
+) -> None:
+    # Frames as a delimiter framer would cut them: without the delimiter.
+    frames = [f for frame in frames for f in frame.split(delimiter) if f]
+    decoder = new_codec(codec)
+    each = getattr(decoder, "_decode_each", None) or decoder.decode_counted  # type: ignore[attr-defined]
+    want, want_errors = each(list(frames))
+    got, errors = decoder.decode_counted(list(frames))  # type: ignore[attr-defined]
+    assert (strict(got), errors) == (strict(want), want_errors)
+    run, run_errors = decoder.decode_run(delimiter.join(frames), delimiter)  # type: ignore[attr-defined]
+    assert (strict(run), run_errors) == (strict(want), want_errors)
+
+
+@FUZZ
+@given(
+    codec=st.sampled_from(JSON_CODECS),
+    values=st.lists(STDLIB_VALUES, min_size=2, max_size=8),
+    data=st.data(),
+)
+def test_valid_frames_take_the_batch_path_unless_they_hold_the_marker(
+    codec: str, values: list[Any], data: st.DataObject
+) -> None:
+    if codec == "orjson":
+        values = data.draw(st.lists(ORJSON_VALUES, min_size=2, max_size=8))
+    decoder = JsonCodec.orjson() if codec == "orjson" else JsonCodec()
+    frames = [decoder.encode(v, b"~") for v in values]
+    fallback = count_frame_by_frame(decoder)
+    got, errors = decoder.decode_run(b"~".join(frames), b"~")
+    assert errors == 0
+    assert strict(got) == strict(values)
+    holds_marker = any(b"\\u0000" in f for f in frames)
+    assert fallback == ([len(frames)] if holds_marker else [])
