@@ -15,6 +15,11 @@ built in, named by ``make_codec``:
 ``"bytes"`` (:class:`BytesCodec`)
     Frames are delivered as they are; messages are ``bytes``.
 
+The JSON and text codecs decode the frames of one read with one call when
+they are all valid (``decode_run`` for frames still joined by their delimiter,
+``decode_counted`` for a list), and frame by frame otherwise: the results and
+the errors are the same either way, only cheaper for valid traffic.
+
 Contract of every codec:
 
 * ``decode_frames(items)`` never raises for bad input: a frame that cannot be
@@ -64,7 +69,14 @@ _JSON_WHITESPACE: Final = " \t\r\n"
 ORJSON_MIN_VERSION: Final = (3, 9, 15)
 #: The character each two-character JSON escape stands for.
 _SHORT_ESCAPES: Final = {
-    b'"': 0x22, b"\\": 0x5C, b"/": 0x2F, b"b": 0x08, b"f": 0x0C, b"n": 0x0A, b"r": 0x0D, b"t": 0x09
+    b'"': 0x22,
+    b"\\": 0x5C,
+    b"/": 0x2F,
+    b"b": 0x08,
+    b"f": 0x0C,
+    b"n": 0x0A,
+    b"r": 0x0D,
+    b"t": 0x09,
 }
 
 
@@ -171,6 +183,43 @@ def _forges_marker(frames: bytes) -> bool:
     Most streams hold no backslash at all, which one ``memchr`` tells.
     """
     return b"\\" in frames and b"\\u0000" in frames
+
+
+#: Bytes that may begin a JSON text (whitespace included) for the known parsers.
+_VALUE_START: Final = frozenset(b'{["-0123456789tfnNI \t\r\n')
+_WHITESPACE_BYTES: Final = frozenset(b" \t\r\n")
+#: The only one-byte JSON texts: a digit (or whitespace, a blank frame).
+_ONE_BYTE_VALUES: Final = frozenset(b"0123456789 \t\r\n")
+
+
+@lru_cache(maxsize=256)
+def _cheap_reject_message(first: int, alone: bool) -> str:
+    char = chr(first) if first < 0x80 else f"\\x{first:02x}"
+    if alone:
+        return f"invalid JSON: {char!r} alone is not a JSON value"
+    return f"invalid JSON: a JSON value cannot start with {char!r}"
+
+
+def _cheap_reject(frame: bytes, append: Callable[[Any], None]) -> bool:
+    """Reject ``frame`` without parsing it when its first byte or its length allows.
+
+    Called for frames shorter than two bytes or whose first byte starts no JSON
+    value. Appends a ``DecodeError`` and returns True when the frame is surely
+    invalid; returns False (appending nothing) when the parser must decide.
+    """
+    if not frame:
+        return False  # empty: blank, skipped by the parser's path
+    first = frame[0]
+    alone = len(frame) == 1
+    if alone and first in _ONE_BYTE_VALUES:
+        return False
+    if not frame.isascii():
+        return False  # invalid UTF-8 is reported as such: let the full path tell
+    message = _cheap_reject_message(first, alone)
+    error = DecodeError(message, frame)
+    error.__cause__ = ValueError(message)
+    append(error)
+    return True
 
 
 def _stdlib_batch_loads(data: bytes) -> Any:
@@ -398,76 +447,119 @@ class JsonCodec:
         return None
 
     def _decode_each(self, items: list[FrameItem]) -> tuple[list[Any], int]:
-        """Decode frame by frame: the reference behaviour, also the fallback."""
+        """Decode frame by frame: the reference behaviour, also the fallback.
+
+        A rejected frame costs one failed parse at most: the error is built
+        from the parser's own exception, and frames that no JSON text can be
+        (a first byte that starts no value, a single byte that is no value)
+        are rejected without calling the parser at all when it is one of the
+        known parsers. A flood of tiny invalid frames thus stays cheap.
+        """
         out: list[Any] = []
         append = out.append
         errors = 0
         scan = self._scan_once
+        screen = self._batch_loads is not None  # a known parser: its grammar is JSON's
+        starts = _VALUE_START
         if scan is None:
             loads = self._loads
-            if self._loads_bytes:  # orjson: the parser takes the frame as it is
-                for item in items:
-                    if type(item) is not bytes:
-                        append(item)
-                        errors += 1
-                        continue
-                    try:
-                        append(loads(item))
-                    except Exception:
-                        errors += self._decode_slow(item, append)
-                return out, errors
+            as_bytes = self._loads_bytes
             for item in items:
                 if type(item) is not bytes:
                     append(item)
                     errors += 1
                     continue
+                if (
+                    screen
+                    and (len(item) < 2 or item[0] not in starts)
+                    and _cheap_reject(item, append)
+                ):
+                    errors += 1
+                    continue
                 try:
-                    append(loads(item.decode("utf-8")))
-                except Exception:
-                    errors += self._decode_slow(item, append)
+                    append(loads(item if as_bytes else item.decode("utf-8")))
+                except Exception as exc:
+                    errors += self._reject(item, exc, append)
             return out, errors
         for item in items:
             if type(item) is not bytes:
                 append(item)
                 errors += 1
                 continue
+            if (len(item) < 2 or item[0] not in starts) and _cheap_reject(item, append):
+                errors += 1
+                continue
             try:
                 text = item.decode("utf-8")
                 obj, end = scan(text, 0)
-                if end != len(text):
-                    obj = self._loads(text)
-                append(obj)
-            except Exception:
-                errors += self._decode_slow(item, append)
+            except Exception as exc:
+                errors += self._rescan(item, exc, append)
+                continue
+            if end != len(text):
+                errors += self._after_value(item, text, obj, end, append)
+                continue
+            append(obj)
         return out, errors
 
-    def _decode_slow(self, frame: bytes, append: Callable[[Any], None]) -> int:
-        """Decode ``frame`` the careful way and append the message or the error.
+    def _rescan(self, frame: bytes, exc: Exception, append: Callable[[Any], None]) -> int:
+        """The standard library's scan of ``frame`` at index 0 raised ``exc``: settle it.
 
-        Returns 1 when an error was appended, else 0.
+        ``StopIteration`` means no value starts at index 0: the frame is blank,
+        starts with whitespace (scan again where the value starts), or is
+        invalid. Returns 1 when an error was appended, else 0.
         """
-        try:
-            text = frame.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            error = DecodeError(f"frame is not valid UTF-8: {exc}", frame)
-            error.__cause__ = exc
-            append(error)
-            return 1
-        if not text.strip(_JSON_WHITESPACE):
+        if not isinstance(exc, StopIteration):
+            return self._reject(frame, exc, append)
+        text = frame.decode("utf-8")  # it decoded a moment ago
+        start = len(text) - len(text.lstrip(_JSON_WHITESPACE))
+        if start == len(text):
+            return 0  # blank: skipped
+        if start:
+            scan = self._scan_once
+            assert scan is not None
+            try:
+                obj, end = scan(text, start)
+            except StopIteration:
+                pass
+            except Exception as error:
+                return self._reject(frame, error, append)
+            else:
+                return self._after_value(frame, text, obj, end, append)
+        # What the full decoder would raise, without running it.
+        return self._reject(frame, json.JSONDecodeError("Expecting value", text, start), append)
+
+    def _after_value(
+        self, frame: bytes, text: str, value: Any, end: int, append: Callable[[Any], None]
+    ) -> int:
+        """A value ends at ``end`` of ``text``: append it if only whitespace follows."""
+        rest = len(text) - len(text[end:].lstrip(_JSON_WHITESPACE))
+        if rest == len(text):
+            append(value)
             return 0
-        try:
-            append(self._loads(frame if self._loads_bytes else text))
-        except RecursionError as exc:
+        return self._reject(frame, json.JSONDecodeError("Extra data", text, rest), append)
+
+    def _reject(self, frame: bytes, exc: Exception, append: Callable[[Any], None]) -> int:
+        """The first parse of ``frame`` raised ``exc``: append what the frame gives.
+
+        Returns 1 when an error was appended, 0 for a blank frame (skipped).
+        """
+        if not isinstance(exc, UnicodeDecodeError):
+            try:
+                text = frame.decode("utf-8")
+            except UnicodeDecodeError as utf8_exc:
+                exc = utf8_exc
+            else:
+                if not text.strip(_JSON_WHITESPACE):
+                    return 0
+        if isinstance(exc, UnicodeDecodeError):
+            error = DecodeError(f"frame is not valid UTF-8: {exc}", frame)
+        elif isinstance(exc, RecursionError):
             error = DecodeError("JSON nested too deeply for the decoder", frame)
-            error.__cause__ = exc
-            append(error)
-            return 1
-        except Exception as exc:
+        else:
             error = DecodeError(f"invalid JSON: {exc}", frame)
-            error.__cause__ = exc
-            append(error)
-            return 1
-        return 0
+        error.__cause__ = exc
+        append(error)
+        return 1
 
     def encode(self, message: Any, forbidden: bytes | None = None) -> bytes:
         try:
@@ -534,7 +626,6 @@ class TextCodec:
         if forbidden is not None and forbidden in data:
             raise EncodeError(f"text contains the delimiter {forbidden!r}; it cannot be framed")
         return data
-
 
     def decode_run(self, run: bytes, delimiter: bytes) -> tuple[list[Any], int]:
         """Decode the frames of ``run`` (frames joined by ``delimiter``), empty ones skipped.
@@ -603,4 +694,3 @@ def make_codec(codec: CodecName | Codec) -> Codec:
     if codec == "bytes":
         return BytesCodec()
     raise ValueError(f"unknown codec {codec!r}: use 'json', 'text' or 'bytes'")
-

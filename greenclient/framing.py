@@ -347,8 +347,16 @@ class LengthPrefixFramer:
         return [PartialFrame(partial)] if partial else []
 
     def frame(self, payload: bytes) -> bytes:
-        if len(payload) >= 1 << 32:
-            raise ValueError("a length-prefixed frame holds at most 4 GiB")
+        """Return ``payload`` after its length as 4 big-endian bytes.
+
+        Raises:
+            EncodeError: the payload has 4 GiB or more, which 4 bytes cannot
+                announce; nothing should be written.
+        """
+        if len(payload) > 0xFFFFFFFF:
+            raise EncodeError(
+                f"a length-prefixed frame holds less than 4 GiB, not {len(payload)} bytes"
+            )
         return len(payload).to_bytes(self.HEADER, "big") + payload
 
 

@@ -103,8 +103,14 @@ class MessageProtocol:
             return self._received - self.framer.buffered  # type: ignore[attr-defined,no-any-return]
         return self._counted_bytes
 
-    def receive_data(self, data: bytes) -> list[Any]:
-        """Take received bytes; return what they complete.
+    def receive_data(self, data: bytes | bytearray | memoryview) -> list[Any]:
+        """Take received bytes (any bytes-like object); return what they complete.
+
+        With the delimiter framing and a built-in codec, the frames completed
+        by ``data`` are decoded with one parser call when they are all valid
+        (see :meth:`JsonCodec.decode_run <greenclient.codec.JsonCodec.decode_run>`),
+        frame by frame otherwise; the result is the same either way. Feeding a
+        read whole is therefore fastest, but any slicing gives the same items.
 
         Returns:
             Decoded messages and :class:`~greenclient.errors.ProtocolError`
@@ -113,6 +119,8 @@ class MessageProtocol:
             :attr:`rejected` did not change, every item is a message;
             :attr:`frame_bytes` grew by the wire size of what was returned.
         """
+        if type(data) is not bytes:
+            data = bytes(data)  # a bytearray or a memoryview of a read buffer
         self._received += len(data)
         decode_run = self._decode_run
         if decode_run is not None:

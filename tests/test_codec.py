@@ -543,3 +543,30 @@ def test_text_codec_run_matches_frame_by_frame() -> None:
         got = codec.decode_run(run, delimiter)
         assert got[1] == want[1]
         assert [getattr(i, "frame", i) for i in got[0]] == [getattr(i, "frame", i) for i in want[0]]
+
+
+#: Invalid frames as a hostile server might flood them; each is one frame.
+FLOOD = [
+    *(b"x", b"}", b"[", b"{", b'"', b"-", b"tru", b"[1,", b'{"a"', b"1x", b"NaN"),
+    *(b"\x00", b"\xff", b" x", b"1 2"),
+]
+
+
+@pytest.mark.parametrize("frame", FLOOD, ids=repr)
+def test_a_rejected_frame_is_parsed_at_most_once(codec: JsonCodec, frame: bytes) -> None:
+    # The error is built from the first parse's exception (or without parsing, for
+    # bytes that cannot be JSON): no second parse only to describe the failure.
+    calls: list[bytes] = []
+    loads = codec._loads
+
+    def counting(data: Any) -> Any:
+        calls.append(data)
+        return loads(data)
+
+    codec._loads = counting
+    out, errors = codec._decode_each([frame] * 10)
+    assert errors == 10
+    assert all(type(e) is DecodeError and e.frame == frame for e in out)
+    assert all(e.__cause__ is not None for e in out)
+    # The standard library's path parses with scan_once, never with the full decoder.
+    assert len(calls) <= (0 if codec._scan_once is not None else 10)

@@ -10,6 +10,7 @@ bounded buffers).
 
 from __future__ import annotations
 
+import tracemalloc
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -545,3 +546,56 @@ def test_json_frame_ends_bare_scalars_with_a_newline() -> None:
     # Without the newline, 1 then 2 would arrive as 12.
     stream = framer.frame(b"1") + framer.frame(b"2") + framer.frame(b"null")
     assert JSONStreamFramer().feed(stream) == [b"1", b"2", b"null"]
+
+
+class _Huge(bytes):
+    """A payload that claims a length, so that 4 GiB need not be allocated."""
+
+    def __new__(cls, length: int) -> _Huge:
+        obj = super().__new__(cls, b"x")
+        obj.length = length  # type: ignore[attr-defined]
+        return obj
+
+    def __len__(self) -> int:
+        return self.length  # type: ignore[attr-defined,no-any-return]
+
+
+def test_length_frame_of_4_gib_or_more_is_an_encode_error() -> None:
+    framer = LengthPrefixFramer()
+    for size in (1 << 32, (1 << 32) + 1, 1 << 40):
+        with pytest.raises(EncodeError, match="4 GiB"):
+            framer.frame(_Huge(size))
+    # The largest length 4 bytes can hold is still framed (its header is all ones).
+    assert framer.frame(_Huge(0xFFFFFFFF))[:4] == b"\xff\xff\xff\xff"
+
+
+@pytest.mark.parametrize(
+    ("name", "new_framer", "frame"),
+    [
+        ("delimiter", lambda: DelimiterFramer(b"~"), b"a" * 65536 + b"~"),
+        ("crlf", lambda: DelimiterFramer(b"\r\n"), b"a" * 65536 + b"\r\n"),
+        ("json", JSONStreamFramer, b'"' + b"a" * 65534 + b'"'),
+        ("length", LengthPrefixFramer, (65536).to_bytes(4, "big") + b"a" * 65536),
+    ],
+)
+def test_frame_arriving_one_byte_per_read_costs_about_its_size(
+    name: str, new_framer: Callable[[], Framer], frame: bytes
+) -> None:
+    # Every piece is a 1-byte bytes object (CPython shares those), so what tracemalloc
+    # sees is the framer's own memory for the unfinished frame: one bytearray, at
+    # most about twice the frame's size plus a constant, never one object per read.
+    pieces = [frame[i : i + 1] for i in range(len(frame) - 1)]
+    framer = new_framer()
+    tracemalloc.start()
+    try:
+        for piece in pieces:
+            assert framer.feed(piece) == []
+        held, peak = tracemalloc.get_traced_memory()
+        (done,) = framer.feed(frame[-1:])
+    finally:
+        tracemalloc.stop()
+    assert isinstance(done, bytes)
+    assert len(done) >= 65534
+    size = len(frame)
+    assert held <= 2 * size + 4096, (name, held)
+    assert peak <= 2 * size + 4096, (name, peak)

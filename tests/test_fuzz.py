@@ -460,3 +460,44 @@ def test_valid_frames_take_the_batch_path_unless_they_hold_the_marker(
     assert strict(got) == strict(values)
     holds_marker = any(b"\\u0000" in f for f in frames)
     assert fallback == ([len(frames)] if holds_marker else [])
+
+
+def simple_reference(codec: str, frame: bytes) -> list[Any]:
+    """One frame decoded the obvious way: skip it when blank, else the parser decides."""
+    try:
+        text = frame.decode("utf-8")
+    except UnicodeDecodeError:
+        return [("DecodeError", frame)]
+    if not text.strip(" \t\r\n"):
+        return []
+    try:
+        if codec == "orjson":
+            import orjson
+
+            return [("message", repr(orjson.loads(frame)))]
+
+        def no_constants(name: str) -> Any:
+            raise ValueError(name)
+
+        return [("message", repr(json.loads(text, parse_constant=no_constants)))]
+    except (ValueError, RecursionError):
+        return [("DecodeError", frame)]
+
+
+@FUZZ
+@given(
+    codec=st.sampled_from(JSON_CODECS),
+    frames=st.one_of(FRAMES, st.lists(JSON_SOUP, max_size=12)),
+)
+def test_frame_by_frame_decoding_matches_the_parser_alone(codec: str, frames: list[bytes]) -> None:
+    # The shortcuts of the frame-by-frame path (rejecting without parsing, building
+    # errors from the first exception) give what the parser alone gives.
+    decoder = JsonCodec.orjson() if codec == "orjson" else JsonCodec()
+    got, errors = decoder._decode_each(list(frames))
+    want = [r for frame in frames for r in simple_reference(codec, frame)]
+    simplified = [
+        (type(i).__name__, i.frame) if isinstance(i, DecodeError) else ("message", repr(i))
+        for i in got
+    ]
+    assert simplified == want
+    assert errors == sum(r[0] == "DecodeError" for r in want)

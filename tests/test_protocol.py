@@ -413,3 +413,11 @@ def test_counters_with_custom_framer_and_codec() -> None:
     assert out[2] == b"CD"
     assert proto.rejected == 1
     assert proto.frame_bytes == 4  # "ab" and "cd": the custom framer's own frames
+
+
+def test_receive_data_takes_any_bytes_like_object() -> None:
+    proto = MessageProtocol()
+    data = bytearray(b'{"a":1}~[2]~{"b"')
+    assert proto.receive_data(data) == [{"a": 1}, [2]]
+    assert proto.receive_data(memoryview(b':3}~"x"~')[:5]) == [{"b": 3}]
+    assert proto.frame_bytes == len(b'{"a":1}~[2]~{"b":3}~')
