@@ -15,7 +15,9 @@ rest of it is the received stream. The invariant, the same as tests/test_fuzz.py
 * after the garbage a known good frame still decodes: after a reset (end of
   stream) for every framing, and after a delimiter for delimiter framing;
 * every decoded message re-encodes (or is refused with EncodeError) and decodes
-  back to itself.
+  back to itself;
+* the protocol (which decodes all the frames of a read with one parser call when
+  it can) gives exactly what decoding frame by frame gives, errors included.
 
 A failure is reported by atheris with the input that caused it (``crash-*`` file).
 """
@@ -50,6 +52,16 @@ def _normalise(items: list[Any], errors: Any) -> list[Any]:
         else:
             out.append(item)
     return out
+
+
+def _strict(items: list[Any]) -> list[Any]:
+    """Items compared exactly: messages by repr (1, 1.0 and True differ), errors in full."""
+    return [
+        (type(i).__name__, getattr(i, "frame", None), str(i))
+        if isinstance(i, Exception)
+        else ("message", repr(i))
+        for i in items
+    ]
 
 
 def _make_checker(greenclient: Any) -> Callable[[bytes], None]:
@@ -105,6 +117,15 @@ def _make_checker(greenclient: Any) -> Callable[[bytes], None]:
             else:
                 assert isinstance(item, kinds), repr(item)
         assert _normalise(chunked, errors) == _normalise(whole, errors), (pieces, whole, chunked)
+
+        # One parser call per read gives what frame-by-frame decoding gives.
+        reference = new_protocol(framing, codec, delimiter, limit)
+        each = getattr(reference.codec, "_decode_each", None) or reference.codec.decode_counted
+        expected: list[Any] = []
+        for piece in pieces:
+            expected += each(reference.framer.feed(piece))[0]
+        expected += reference.receive_eof()
+        assert _strict(chunked) == _strict(expected), (pieces, chunked, expected)
 
         # A known good frame after the garbage.
         if framing == "json" or codec not in ("text", "bytes"):
