@@ -435,7 +435,7 @@ class JsonCodec:
         loads = self._batch_loads
         assert loads is not None
         try:
-            values = loads(b"[" + joined + b"]")
+            values = loads(b"".join((b"[", joined, b"]")))
         except Exception:  # any failure: let the frame-by-frame path find it
             return None
         if (
