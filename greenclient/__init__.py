@@ -12,7 +12,11 @@ before anything that creates locks, sockets or threads. Then::
 
 The architecture, one module each: :mod:`~greenclient.framing` and
 :mod:`~greenclient.codec` (no I/O) are joined by :mod:`~greenclient.protocol`;
-:mod:`~greenclient.client` holds everything eventlet-specific;
+:mod:`~greenclient.events` and :mod:`~greenclient.backoff` are plain values and
+policies; :mod:`~greenclient.transport` (opening, error mapping),
+:mod:`~greenclient.inbox` (the incoming queue), :mod:`~greenclient.outbox` (the
+writer) and :mod:`~greenclient.client` (lifecycle, runner, API) hold everything
+eventlet-specific;
 :mod:`~greenclient.errors` is the exception tree; :mod:`~greenclient.server` is
 the reference server; :mod:`~greenclient.demo` the demo program.
 """
@@ -46,6 +50,7 @@ from .codec import BytesCodec, Codec, JsonCodec, TextCodec  # noqa: E402
 from .errors import (  # noqa: E402
     ConnectError,
     ConnectionClosed,
+    ConnectionLost,
     DecodeError,
     EncodeError,
     FrameTooLarge,
@@ -74,6 +79,7 @@ __all__ = [
     "ConnectError",
     "Connected",
     "ConnectionClosed",
+    "ConnectionLost",
     "ConnectionState",
     "DecodeError",
     "DelimiterFramer",

@@ -1,65 +1,82 @@
-"""GreenClient: the socket, the listener green thread, the queue and the send lock.
+"""GreenClient: the lifecycle, the runner green thread and the public API.
 
-Everything eventlet-specific in greenclient lives in this module. The framing
-and decoding are done by :class:`~greenclient.protocol.MessageProtocol`, which
-does no I/O.
+The pieces it drives, one module each: :mod:`~greenclient.transport` opens the
+connection and maps socket errors; :mod:`~greenclient.outbox` holds the frames
+to send and their one writer; :mod:`~greenclient.inbox` is the incoming queue;
+:mod:`~greenclient.backoff` decides when to reconnect;
+:mod:`~greenclient.protocol` frames and decodes (no I/O).
 
 Invariants:
 
-* One green thread (the *runner*) owns the socket's reading side. It connects
-  (and reconnects), starts ``on_connect`` in a green thread of its own, then
-  loops recv -> protocol -> queue. When it ends, for whatever reason, its
-  ``finally`` marks the client closed and wakes every green thread blocked in
-  ``get()``, iteration or ``send()``; the end of each connection is reported
-  (``on_disconnect``, ``Disconnected``) exactly once.
-* ``send()`` waits while there is no connection, except in the runner's own
-  callbacks, which could wait forever: there it raises ``ConnectionClosed``.
-* A frame is written whole under one semaphore, so any number of green threads
-  may call ``send()`` at once; frames never interleave.
+* One green thread, the *runner*, owns the client's life and the socket's
+  reading side: it opens every connection (the first included), reads
+  (recv -> protocol -> queue), ends each connection and reconnects. Only the
+  runner closes a socket, and only once that connection's writer has stopped.
+* One writer green thread per connection writes the socket (see
+  :class:`~greenclient.outbox.Outbox`). A failed write never touches the socket:
+  it tells the runner, which delivers what had already arrived, then ends the
+  connection with the write's error as the reason.
+* ``close()`` never touches the socket either: it stops the runner where it
+  waits (reading, waiting for room on the queue, sleeping before a retry,
+  connecting), never inside an application callback; the runner then ends the
+  connection itself.
+* Every change of ``state`` goes through :meth:`GreenClient._set_state`. The end
+  of each connection is reported exactly once, in
+  :meth:`GreenClient._end_connection`; decoded messages reach the queue in
+  :meth:`GreenClient._deliver` only.
 * ``client.queue`` carries, in order: decoded messages; :class:`Connected` and
   :class:`Disconnected` events when ``events=True``; and finally :data:`END`
-  once the connection is over for good.
+  once the client is closed.
 """
 
 from __future__ import annotations
 
 import contextlib
-import enum
 import logging
-import random
-import socket
 import ssl
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, Final
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Final
 
 import eventlet
 import eventlet.event
 import eventlet.greenthread
-import eventlet.hubs
-import eventlet.queue
-import eventlet.semaphore
-import eventlet.timeout
 import greenlet
 
+from .backoff import Backoff, ReconnectPolicy
 from .codec import Codec, CodecName
 from .errors import (
     ConnectError,
     ConnectionClosed,
+    ConnectionLost,
     DecodeError,
     FrameTooLarge,
     GreenClientError,
     JSONStreamError,
     PartialFrame,
     ProtocolError,
-    ReadIdleTimeout,
     SendTimeout,
 )
-from .framing import DEFAULT_MAX_FRAME_SIZE, Framer, FramingName
+from .events import END, Connected, ConnectionState, Disconnected, KeepAlive, Stats
+from .framing import (
+    DEFAULT_MAX_FRAME_SIZE,
+    DelimiterFramer,
+    Framer,
+    FramingName,
+    LengthPrefixFramer,
+)
+from .inbox import Inbox
+from .outbox import Outbox, OutboxEnded, StopGreenThread
 from .protocol import MessageProtocol
+from .transport import Transport, open_connection
+
+if TYPE_CHECKING:
+    from typing_extensions import TypedDict, Unpack
 
 __all__ = [
+    "DEFAULT_MAXSIZE",
+    "DEFAULT_MAX_QUEUE_BYTES",
+    "DEFAULT_SEND_BUFFER_SIZE",
     "END",
     "Connected",
     "ConnectionState",
@@ -73,229 +90,113 @@ __all__ = [
 
 logger = logging.getLogger("greenclient")
 
+#: Default ``maxsize``: messages the queue holds before the listener waits.
 DEFAULT_MAXSIZE: Final = 4096
+#: Default ``max_queue_bytes``: frame bytes the queue holds before the listener
+#: waits. Decoded JSON takes 1 to ~24 times its wire size in memory, so the
+#: queue's messages take at most ~100 MB with the default.
+DEFAULT_MAX_QUEUE_BYTES: Final = 4 * 1024 * 1024
+#: Default ``send_buffer_size``: bytes ``send()`` may queue before it waits.
+DEFAULT_SEND_BUFFER_SIZE: Final = 1024 * 1024
 DEFAULT_RECV_SIZE: Final = 64 * 1024
+#: How long the runner works before it lets other green threads run.
+YIELD_BUDGET: Final = 0.004
+#: At most this many frames are handed to the protocol at once (then the runner
+#: checks its time budget), so that no flood of tiny frames holds the hub.
+FRAMES_PER_SLICE: Final = 1024
+#: How many times the default on_error logs within LOG_WINDOW seconds.
+LOG_BURST: Final = 5
+LOG_WINDOW: Final = 10.0
+#: Bytes of a rejected frame shown by the default on_error.
+LOG_PREFIX: Final = 40
+#: Reads made without waiting, after a failed write, to deliver what already arrived.
+DRAIN_READS: Final = 256
+_DEFAULT_KEEPALIVE: Final = KeepAlive()
 
 
-class _End:
-    """The type of :data:`END`."""
+class _ErrorLog:
+    """The default ``on_error``: a rate-limited warning naming the peer and the frame.
 
-    _instance: _End | None = None
-
-    def __new__(cls) -> _End:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "greenclient.END"
-
-    def __reduce__(self) -> str:
-        return "END"
-
-
-#: Put on ``client.queue`` once the connection is over for good. ``get()`` and
-#: iteration turn it into ``ConnectionClosed``; read it yourself only if you
-#: consume ``client.queue`` directly.
-END: Final = _End()
-
-
-class ConnectionState(enum.Enum):
-    """Where a client is in its life."""
-
-    NEW = "new"  #: created, connect() not called yet
-    CONNECTING = "connecting"  #: opening the first connection
-    OPEN = "open"  #: connected; messages flow
-    RECONNECTING = "reconnecting"  #: lost the connection, trying again
-    CLOSED = "closed"  #: over for good
-
-
-@dataclass(frozen=True)
-class Connected:
-    """Event: a connection opened (``events=True`` puts it on the queue).
-
-    ``reconnect`` is False for the first connection and True for later ones.
+    At most ``LOG_BURST`` lines per ``LOG_WINDOW`` seconds; the first line after
+    a window in which lines were left out says how many.
     """
 
-    host: str
-    port: int
-    reconnect: bool
+    __slots__ = ("_lines", "_suppressed", "_window_start", "peer", "stats")
+
+    def __init__(self, peer: str, stats: Stats):
+        self.peer = peer
+        self.stats = stats
+        self._window_start = -LOG_WINDOW
+        self._lines = 0
+        self._suppressed = 0
+
+    def __call__(self, error: ProtocolError) -> None:
+        now = time.monotonic()
+        if now - self._window_start >= LOG_WINDOW:
+            self.flush()
+            self._window_start = now
+            self._lines = 0
+        if self._lines >= LOG_BURST:
+            self._suppressed += 1
+            self.stats.log_lines_suppressed += 1
+            return
+        self._lines += 1
+        logger.warning("greenclient: %s: %s (%s)", self.peer, error, describe_frame(error))
+
+    def flush(self) -> None:
+        """Log how many lines were left out since the last one, if any."""
+        if self._suppressed:
+            logger.warning(
+                "greenclient: %s: %d more rejected frame(s) not logged (at most %d lines per %gs)",
+                self.peer,
+                self._suppressed,
+                LOG_BURST,
+                LOG_WINDOW,
+            )
+            self._suppressed = 0
 
 
-@dataclass(frozen=True)
-class Disconnected:
-    """Event: a connection ended. ``reason`` is the error, or None for a clean EOF/close."""
-
-    reason: BaseException | None
-    will_reconnect: bool
-
-
-@dataclass(frozen=True)
-class ReconnectPolicy:
-    """How the client reconnects: exponential backoff with full jitter.
-
-    The n-th consecutive attempt (n = 0, 1, ...) waits a random time between 0
-    and ``min(max_delay, initial_delay * multiplier ** n)``. The count goes back
-    to 0 only after a connection has stayed up for ``reset_after`` seconds, so a
-    server that accepts and drops at once still sees growing delays.
-
-    Args:
-        initial_delay: the cap of the first delay, in seconds.
-        max_delay: the largest delay, in seconds.
-        multiplier: growth of the cap per failed attempt.
-        max_attempts: give up after this many consecutive failed attempts
-            (None: no limit).
-        max_elapsed: give up after trying for this many seconds since the
-            connection was lost (None: no limit).
-        reset_after: seconds a connection must stay up to reset the backoff.
-        retry_initial: ``connect()`` retries the first connection too, with the
-            same policy, before it raises ``ConnectError``.
-        seed: seed of the jitter's random numbers, for reproducible delays
-            (None: seeded from the OS).
-
-    Errors that retrying cannot fix (a name that does not resolve, a TLS
-    certificate that does not verify) end the retries at once.
-    """
-
-    initial_delay: float = 0.1
-    max_delay: float = 30.0
-    multiplier: float = 2.0
-    max_attempts: int | None = None
-    max_elapsed: float | None = None
-    reset_after: float = 5.0
-    retry_initial: bool = False
-    seed: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.initial_delay < 0 or self.max_delay < 0 or self.multiplier < 1:
-            raise ValueError("delays must be >= 0 and multiplier >= 1")
-
-    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        """Return the wait before attempt number ``attempt`` (0-based)."""
-        cap = min(self.max_delay, self.initial_delay * self.multiplier ** min(attempt, 64))
-        return (rng or random).uniform(0.0, cap)
+def describe_frame(error: ProtocolError) -> str:
+    """Return ``"N bytes: b'prefix'..."`` for the frame behind ``error`` (escaped, short)."""
+    sample: bytes | None = None
+    if isinstance(error, (DecodeError, PartialFrame)):
+        size, sample = len(error.frame), error.frame
+    elif isinstance(error, JSONStreamError):
+        size, sample = error.skipped, error.sample
+    elif isinstance(error, FrameTooLarge):
+        size = error.size
+    else:
+        return "frame unknown"
+    text = f"frame of {size} bytes"
+    if sample is not None:
+        text += f": {sample[:LOG_PREFIX]!r}" + ("..." if len(sample) > LOG_PREFIX else "")
+    return text
 
 
-@dataclass(frozen=True)
-class KeepAlive:
-    """TCP keepalive settings; applied where the OS has the option.
+class _Connection:
+    """One open connection: its transport, its outbox, and how it is ending."""
 
-    A peer that vanishes without a FIN or RST (cable pulled, host gone) is
-    noticed after about ``idle + interval * count`` seconds of silence.
-    """
+    __slots__ = ("ending", "hello", "in_recv", "outbox", "ready", "ready_now", "transport")
 
-    idle: int = 60
-    interval: int = 10
-    count: int = 5
-
-
-@dataclass
-class Stats:
-    """Counters of one client; they only ever grow."""
-
-    messages_received: int = 0
-    bytes_received: int = 0
-    messages_sent: int = 0
-    bytes_sent: int = 0
-    #: frames skipped, by error kind
-    frames_too_large: int = 0
-    decode_errors: int = 0
-    partial_frames: int = 0
-    stream_errors: int = 0
-    #: connections opened, and how many of them were reconnections
-    connects: int = 0
-    reconnects: int = 0
-    disconnects: int = 0
-    callback_errors: int = 0
-    errors_by_kind: dict[str, int] = field(default_factory=dict)
-
-    def count_error(self, error: ProtocolError) -> None:
-        """Count one skipped frame under its kind."""
-        if isinstance(error, FrameTooLarge):
-            self.frames_too_large += 1
-        elif isinstance(error, DecodeError):
-            self.decode_errors += 1
-        elif isinstance(error, PartialFrame):
-            self.partial_frames += 1
-        elif isinstance(error, JSONStreamError):
-            self.stream_errors += 1
-        kind = type(error).__name__
-        self.errors_by_kind[kind] = self.errors_by_kind.get(kind, 0) + 1
+    def __init__(self, transport: Transport, outbox: Outbox):
+        self.transport = transport
+        self.outbox = outbox
+        # Fired True once sends may go ahead (on_connect done), False if it ends first.
+        self.ready: eventlet.event.Event = eventlet.event.Event()
+        self.ready_now = False
+        #: set (to the write's error) when the writer failed: deliver, then end
+        self.ending: BaseException | None = None
+        self.in_recv = False  # the runner waits in recv (only there may a failed write stop it)
+        self.hello: greenlet.greenlet | None = None  # runs on_connect
 
 
-_SHARED_RNG: Final = random.Random()
-
-
-def _default_on_error(error: ProtocolError) -> None:
-    logger.warning("greenclient: %s", error)
-
-
-_NOT_RETRYABLE_GAI: Final = {
-    getattr(socket, name)
-    for name in ("EAI_NONAME", "EAI_FAIL", "EAI_SERVICE")
-    if hasattr(socket, name)
-}
-
-
-def _map_connect_error(exc: BaseException, host: str, port: int) -> ConnectError:
-    """Turn what opening a connection raised into a ConnectError (the one place that does)."""
-    where = f"{host}:{port}"
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return ConnectError(f"TLS certificate of {where} not accepted: {exc}", retryable=False)
-    if isinstance(exc, ssl.SSLError):
-        return ConnectError(f"TLS handshake with {where} failed: {exc}", retryable=False)
-    if isinstance(exc, socket.gaierror):
-        retryable = exc.errno not in _NOT_RETRYABLE_GAI
-        return ConnectError(f"cannot resolve {host!r}: {exc}", retryable=retryable)
-    if isinstance(exc, (TimeoutError, eventlet.timeout.Timeout)):
-        return ConnectError(f"connecting to {where} timed out")
-    if isinstance(exc, ConnectionRefusedError):
-        return ConnectError(f"connection to {where} refused")
-    return ConnectError(f"cannot connect to {where}: {exc}")
-
-
-def _set_keepalive(sock: socket.socket, keepalive: KeepAlive) -> None:
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    for name, value in (
-        ("TCP_KEEPIDLE", keepalive.idle),
-        ("TCP_KEEPINTVL", keepalive.interval),
-        ("TCP_KEEPCNT", keepalive.count),
-    ):
-        option = getattr(socket, name, None)
-        if option is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, option, value)
-
-
-def _shutdown(sock: socket.socket | None) -> None:
-    """Close ``sock`` so that green threads blocked in recv() or sendall() on it wake up.
-
-    shutdown() makes the socket readable (recv returns b"") and breaks pending
-    writes (EPIPE); the yield lets the hub deliver that to the waiting green
-    threads before the descriptor goes away. A close() without it leaves them
-    blocked forever, on the default hub and on the asyncio hub alike.
-    """
-    if sock is None:
-        return
-    with contextlib.suppress(OSError):  # ENOTCONN after a reset: the yield is needed all the same
-        sock.shutdown(socket.SHUT_RDWR)
-    eventlet.sleep(0)
-    with contextlib.suppress(OSError):
-        sock.close()
-
-
-def _tls_receiver(sock: socket.socket, idle: float | None) -> Callable[[int], bytes]:
-    """Return ``recv(size)`` for a green TLS socket, raising ReadIdleTimeout after ``idle`` s."""
-    if idle is None:
-        return sock.recv
-    timeout_exc = ReadIdleTimeout(f"no data for {idle} seconds")
-
-    def recv(size: int) -> bytes:
-        # A timeout around recv loses nothing (around sendall it could: eventlet #332).
-        with eventlet.timeout.Timeout(idle, timeout_exc):
-            return sock.recv(size)
-
-    return recv
+def _min_frame_bytes(framer: Framer) -> int:
+    """The fewest bytes a non-empty frame takes on the wire (bounds frames per slice)."""
+    if isinstance(framer, LengthPrefixFramer):
+        return 4
+    if isinstance(framer, DelimiterFramer):
+        return 1 + len(framer.delimiter)
+    return 2
 
 
 class GreenClient:
@@ -312,28 +213,37 @@ class GreenClient:
             e.g. ``JsonCodec.orjson()``.
         max_frame_size: the largest frame accepted; longer ones are reported as
             ``FrameTooLarge`` and discarded without being stored. Default 1 MiB.
-        maxsize: capacity of ``client.queue`` (default 4096 messages). When it is
-            full the listener waits, and TCP makes the server wait in turn, so a
-            slow reader bounds memory instead of growing it.
+        maxsize: how many messages ``client.queue`` holds (default 4096) before
+            the listener waits; TCP then makes the server wait in turn.
+        max_queue_bytes: how many bytes of frames the queue holds (default 4 MiB)
+            before the listener waits. It may be passed by the frames of one read.
+            Decoded JSON takes 1 to ~24 times its wire size in memory
+            (``[[],[],...]`` is the worst; an array of ints about 5 times), so
+            the default bounds the queue's messages to about 100 MB.
         on_error: called with each ``ProtocolError`` (a rejected frame), in the
             listener green thread. Default: a warning on the ``greenclient``
-            logger. An exception it raises is logged and ignored.
+            logger naming the peer, the frame's length and its first bytes, at
+            most 5 lines per 10 s (then a line saying how many were left out).
+            An exception it raises is logged and ignored.
         recv_size: bytes asked of each ``recv`` (default 64 KiB).
-        connect_timeout: seconds to open a connection, TLS handshake included.
+        connect_timeout: seconds to open a connection, in all: name resolution,
+            TCP connect and TLS handshake share this one deadline.
         reconnect: False (default), True for the default :class:`ReconnectPolicy`,
             or a policy.
         on_connect: called as ``on_connect(client)`` after every connection and
             reconnection, in a green thread of its own while the listener reads,
             before ``send()`` calls waiting for the connection go ahead: the place
             to send a hello.
-        on_disconnect: called as ``on_disconnect(client, reason)`` whenever a
+        on_disconnect: called as ``on_disconnect(client, reason)`` once whenever a
             connection ends.
         events: also put :class:`Connected` / :class:`Disconnected` on the queue,
-            in order with the messages. An event never waits for room: a full
-            queue grows by one slot for it.
-        send_timeout: seconds ``send()`` waits for a connection while
-            (re)connecting before raising ``SendTimeout``; None waits as long as
-            the client tries to reconnect.
+            in order with the messages. An event never waits for room: it borrows
+            a slot, given back when it is taken.
+        send_timeout: seconds ``send()`` may wait, for a connection while
+            (re)connecting or for room in the send buffer, before raising
+            ``SendTimeout`` (nothing queued); None waits as long as needed.
+        send_buffer_size: bytes of frames ``send()`` may queue for the writer
+            (default 1 MiB) before it waits for the writer to catch up.
         read_idle_timeout: seconds without any byte received after which the
             connection is treated as dead (``ReadIdleTimeout``); None: never.
         keepalive: TCP keepalive settings, on by default; None turns it off.
@@ -341,9 +251,12 @@ class GreenClient:
             are verified by ``ssl.create_default_context()``'s defaults).
         server_hostname: the name to verify the certificate against (default
             ``host``).
-        yield_every: the listener yields to other green threads after each
-            ``recv`` (eventlet's ``recv`` does not yield while data is waiting);
-            kept for tests, leave it True.
+        yield_every: the listener lets other green threads run after each read
+            and after every few milliseconds of work; kept for tests, leave it True.
+
+    Raises:
+        ValueError: ``maxsize``, ``max_queue_bytes``, ``send_buffer_size`` or
+            ``recv_size`` is below 1; a framing, codec or delimiter is invalid.
     """
 
     def __init__(
@@ -356,6 +269,7 @@ class GreenClient:
         codec: CodecName | Codec = "json",
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         maxsize: int = DEFAULT_MAXSIZE,
+        max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
         on_error: Callable[[ProtocolError], Any] | None = None,
         recv_size: int = DEFAULT_RECV_SIZE,
         connect_timeout: float | None = 10.0,
@@ -364,8 +278,9 @@ class GreenClient:
         on_disconnect: Callable[[GreenClient, BaseException | None], Any] | None = None,
         events: bool = False,
         send_timeout: float | None = None,
+        send_buffer_size: int = DEFAULT_SEND_BUFFER_SIZE,
         read_idle_timeout: float | None = None,
-        keepalive: KeepAlive | None = KeepAlive(),
+        keepalive: KeepAlive | None = _DEFAULT_KEEPALIVE,
         ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
         yield_every: bool = True,
@@ -374,49 +289,67 @@ class GreenClient:
             raise ValueError("maxsize must be at least 1 (eventlet's Queue(0) is a channel)")
         if recv_size < 1:
             raise ValueError("recv_size must be at least 1")
+        if send_buffer_size < 1:
+            raise ValueError("send_buffer_size must be at least 1")
         self.host = host
         self.port = port
         self.protocol = MessageProtocol(
             framing=framing, codec=codec, delimiter=delimiter, max_frame_size=max_frame_size
         )
-        self.queue: eventlet.queue.Queue[Any] = eventlet.queue.Queue(maxsize)
+        self.queue = Inbox(maxsize, max_queue_bytes)
         self.stats = Stats()
         self.state = ConnectionState.NEW
         self.policy: ReconnectPolicy | None = (
             ReconnectPolicy() if reconnect is True else (reconnect or None)
         )
-        self._on_error = on_error or _default_on_error
+        self._backoff = Backoff(self.policy) if self.policy is not None else None
+        self._default_on_error = _ErrorLog(f"{host}:{port}", self.stats)
+        self._on_error: Callable[[ProtocolError], Any] = on_error or self._default_on_error
         self._on_connect = on_connect
         self._on_disconnect = on_disconnect
         self._events = events
         self._recv_size = recv_size
         self._connect_timeout = connect_timeout
         self._send_timeout = send_timeout
+        self._send_buffer_size = send_buffer_size
         self._read_idle_timeout = read_idle_timeout
         self._keepalive = keepalive
         self._ssl_context = ssl_context
         self._server_hostname = server_hostname
         self._yield = yield_every
-        # Clients without a seed share one generator: 2.5 KB each adds up over
-        # thousands of connections.
-        seed = self.policy.seed if self.policy else None
-        self._rng = _SHARED_RNG if seed is None else random.Random(seed)
-        self._sock: socket.socket | None = None
-        self._send_lock: eventlet.semaphore.Semaphore | None = None  # made by the first send
-        # Fired when sends may go ahead (connected and on_connect done) or the
-        # client closed; replaced by a fresh one whenever the connection is lost.
-        self._ready = eventlet.event.Event()
+        framer = self.protocol.framer
+        self._delimiter: bytes | None = (
+            framer.delimiter if isinstance(framer, DelimiterFramer) else None
+        )
+        self._slice_bytes = FRAMES_PER_SLICE * _min_frame_bytes(framer)
+        self._conn: _Connection | None = None
         self._runner: greenlet.greenlet | None = None
-        self._hello: greenlet.greenlet | None = None  # runs on_connect
+        self._busy = False  # the runner is in an application callback or ending a connection
         self._closing = False
-        # Index of the next backoff delay: grows with every attempt, and goes back
-        # to 0 once a connection has stayed up for the policy's reset_after.
-        self._attempt = 0
+        # Fired once the first connection is open (True) or the client closed (False).
+        self._opened: eventlet.event.Event = eventlet.event.Event()
+        # Fired, then replaced, whenever a connection opens or the client closes:
+        # what senders wait on while there is no usable connection.
+        self._next: eventlet.event.Event = eventlet.event.Event()
         self.close_reason: BaseException | None = None
-        #: Seconds waited before each reconnect attempt, most recent last (bounded).
-        self.reconnect_delays: list[float] = []
 
-    # -- opening -----------------------------------------------------------------
+    @property
+    def reconnect_delays(self) -> list[float]:
+        """Seconds waited before each reconnect attempt, most recent last (at most 100)."""
+        return self._backoff.delays if self._backoff is not None else []
+
+    # -- state ----------------------------------------------------------------------
+
+    def _stopping(self) -> bool:
+        """True once close() was called (a method: the flag changes while we wait)."""
+        return self._closing
+
+    def _set_state(self, state: ConnectionState) -> None:
+        """The one place where ``state`` changes. CLOSED is final."""
+        if self.state is not ConnectionState.CLOSED:
+            self.state = state
+
+    # -- opening --------------------------------------------------------------------
 
     def connect(self) -> GreenClient:
         """Open the connection and start the listener green thread.
@@ -427,335 +360,422 @@ class GreenClient:
         Raises:
             ConnectError: the connection could not be opened (after the retries
                 of a policy with ``retry_initial=True``).
+            ConnectionClosed: ``close()`` was called meanwhile (from another
+                green thread); raised at once.
             GreenClientError: the client was already connected or closed.
         """
         if self.state is not ConnectionState.NEW:
             raise GreenClientError(f"connect() on a client that is {self.state.value}")
-        self.state = ConnectionState.CONNECTING
+        self._set_state(ConnectionState.CONNECTING)
+        # spawn_n: a bare greenlet, lighter than a GreenThread (nobody joins it).
+        self._runner = eventlet.spawn_n(self._run)
         try:
-            if self.policy is not None and self.policy.retry_initial:
-                sock = self._connect_with_retries(time.monotonic())
-            else:
-                sock = self._open()
-        except BaseException as exc:
-            self._finish(exc)
+            opened = self._opened.wait()
+        except BaseException:  # the caller was interrupted: do not leave a runner behind
+            self.close()
             raise
-        if self._closing:  # close() came while the connection was being opened
-            _shutdown(sock)
+        if opened:
+            return self
+        reason = self.close_reason
+        if self._closing or reason is None:
             raise ConnectionClosed("closed while connecting")
-        # Start the listener last, once every attribute it uses exists.
-        self._sock = sock
-        self.state = ConnectionState.OPEN
-        # spawn_n: a bare greenlet, lighter than a GreenThread (nobody waits on it).
-        self._runner = eventlet.spawn_n(self._run, sock)
-        return self
+        if isinstance(reason, GreenClientError):
+            raise reason
+        raise ConnectError(f"cannot connect to {self.host}:{self.port}: {reason!r}") from reason
 
-    def _open(self) -> socket.socket:
-        """Open one connection (TCP, keepalive, TLS), or raise ConnectError."""
-        sock: socket.socket | None = None
-        try:
-            sock = socket.create_connection((self.host, self.port), timeout=self._connect_timeout)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self._keepalive is not None:
-                _set_keepalive(sock, self._keepalive)
-            if self._ssl_context is not None:
-                sock = self._ssl_context.wrap_socket(
-                    sock,
-                    server_hostname=self._server_hostname or self.host,
-                    do_handshake_on_connect=False,
-                )
-                sock.do_handshake()  # still under connect_timeout
-            sock.settimeout(None)
-            return sock
-        except (OSError, eventlet.timeout.Timeout) as exc:
-            _shutdown(sock)
-            raise _map_connect_error(exc, self.host, self.port) from exc
-        except BaseException:  # killed by close() mid-connect: no other thread uses sock
-            if sock is not None:
-                sock.close()
-            raise
+    def _open(self) -> Transport:
+        return open_connection(
+            self.host,
+            self.port,
+            timeout=self._connect_timeout,
+            keepalive=self._keepalive,
+            ssl_context=self._ssl_context,
+            server_hostname=self._server_hostname,
+            read_idle_timeout=self._read_idle_timeout,
+        )
 
-    def _connect_with_retries(self, lost_at: float) -> socket.socket:
-        """Try to connect following the policy; raise the last ConnectError on giving up.
-
-        ``self._attempt`` carries the backoff count across reconnections; the
-        runner resets it only after a connection stayed up ``reset_after`` seconds.
-        """
-        policy = self.policy
-        assert policy is not None
-        tries = 0
+    def _open_with_retries(self) -> Transport:
+        """Try to connect as the policy says; raise the last ConnectError on giving up."""
+        backoff = self._backoff
+        assert backoff is not None
+        error: ConnectError | None = None
         while True:
-            if self._closing:
-                raise ConnectionClosed("closed while reconnecting")
-            if tries or self.state is ConnectionState.RECONNECTING:
-                delay = policy.delay(self._attempt, self._rng)
-                if policy.max_elapsed is not None:
-                    # Never sleep past the deadline; the last attempt comes at it.
-                    delay = max(0.0, min(delay, lost_at + policy.max_elapsed - time.monotonic()))
-                self._attempt += 1
-                del self.reconnect_delays[:-100]
-                self.reconnect_delays.append(delay)
+            delay = backoff.next_delay(error)
+            if delay is None:
+                assert error is not None
+                raise error
+            if delay:
                 eventlet.sleep(delay)
-                if self._closing:
-                    raise ConnectionClosed("closed while reconnecting")
-            tries += 1
+            if self._closing:
+                raise StopGreenThread
             try:
                 return self._open()
             except ConnectError as exc:
-                if not exc.retryable:
-                    raise
-                if policy.max_attempts is not None and tries >= policy.max_attempts:
-                    raise
-                if (
-                    policy.max_elapsed is not None
-                    and time.monotonic() - lost_at >= policy.max_elapsed
-                ):
-                    raise
+                error = exc
 
     # -- the runner green thread ----------------------------------------------------
 
-    def _run(self, sock: socket.socket) -> None:
+    def _run(self) -> None:
         reason: BaseException | None = None
-        reconnecting = False
-        unreported = False  # a connection is up whose end has not been reported yet
         try:
+            if self._backoff is not None and self.policy is not None and self.policy.retry_initial:
+                self._backoff.start()
+                transport = self._open_with_retries()
+            else:
+                transport = self._open()
+            reconnecting = False
             while True:
-                self._sock = sock
-                self.state = ConnectionState.OPEN
-                self.stats.connects += 1
-                if reconnecting:
-                    self.stats.reconnects += 1
-                up_since = time.monotonic()
-                unreported = True
-                self._connected(reconnecting)
-                reason = self._listen(sock)
-                # Both before _shutdown() yields: a sender must never find the old,
-                # fired event with no socket (it would spin without yielding).
-                self._sock = None
-                self._ready = eventlet.event.Event()
-                _shutdown(sock)
-                for item in self.protocol.receive_eof():
-                    if isinstance(item, ProtocolError):
-                        self._report(item)
-                    else:
-                        self._deliver(item)
-                will_reconnect = self.policy is not None and not self._closing
-                unreported = False
-                self._disconnected(reason, will_reconnect)
-                if not will_reconnect or self._closing:  # close() may come from on_disconnect
+                reason = self._serve(transport, reconnecting)
+                if self._backoff is None or self._closing:
                     break
-                self.state = ConnectionState.RECONNECTING
-                assert self.policy is not None
-                if time.monotonic() - up_since >= self.policy.reset_after:
-                    self._attempt = 0
-                try:
-                    sock = self._connect_with_retries(time.monotonic())
-                except ConnectionClosed:
-                    break  # close() during the retries: not an error of the connection
-                except GreenClientError as exc:
-                    reason = exc
-                    break
+                self._set_state(ConnectionState.RECONNECTING)
+                self._backoff.down()
+                transport = self._open_with_retries()
                 reconnecting = True
-        except greenlet.GreenletExit:
-            # close() from another green thread killed the listener wherever it was
-            # waiting; the end of the connection is still reported, once.
-            reason = None
-            if unreported:
-                self._sock = None
-                self._disconnected(None, False)
+        except StopGreenThread:
+            reason = None  # close(): not an error of the connection
+        except ConnectError as exc:
+            reason = exc
         except BaseException as exc:  # a bug: keep it visible, but still wake everyone
             logger.exception("greenclient: listener failed")
             reason = exc
         finally:
             self._finish(reason)
 
-    def _connected(self, reconnect: bool) -> None:
-        """Report a new connection, then let sends go ahead once on_connect is done.
-
-        on_connect runs in a green thread of its own while the listener already
-        reads: an on_connect that sends a lot to an echoing server must not wait
-        for a listener that waits for it.
-        """
-        self._put_event(Connected(self.host, self.port, reconnect))
-        if self._on_connect is None:
-            self._ready.send(True)
-        else:
-            self._hello = eventlet.spawn_n(self._run_on_connect, self._ready)
-
-    def _run_on_connect(self, ready: eventlet.event.Event) -> None:
-        self._callback(self._on_connect, self)
-        if ready is self._ready and not ready.ready():  # still the same connection
-            ready.send(True)
-
-    def _disconnected(self, reason: BaseException | None, will_reconnect: bool) -> None:
-        self.stats.disconnects += 1
-        self._put_event(Disconnected(reason, will_reconnect))
-        self._callback(self._on_disconnect, self, reason)
-
-    def _put_event(self, event: Connected | Disconnected) -> None:
-        """Put a connection event on the queue (events=True) without ever waiting.
-
-        A consumer may be blocked in send() waiting for the reconnection that this
-        event precedes; so when the queue is full it grows by one slot for the
-        event instead (a few slots per reconnection at most).
-        """
-        if self._events:
-            self._put_growing(event)
-
-    def _put_growing(self, item: Any) -> None:
-        """Put ``item`` on the queue now; a full queue grows by one slot for it."""
-        queue = self.queue
+    def _serve(self, transport: Transport, reconnecting: bool) -> BaseException | None:
+        """Run one connection from its opening to its reported end; return why it ended."""
+        conn = _Connection(
+            transport, Outbox(transport, self._send_buffer_size, self.stats, self._write_failed)
+        )
+        reason: BaseException | None = None
         try:
-            queue.put_nowait(item)
-        except eventlet.queue.Full:
-            queue.resize(queue.maxsize + 1)
-            queue.put_nowait(item)
+            self._conn = conn
+            self.stats.connects += 1
+            if reconnecting:
+                self.stats.reconnects += 1
+            if self._backoff is not None:
+                self._backoff.up()
+            self._set_state(ConnectionState.OPEN)
+            if not self._opened.ready():
+                self._opened.send(True)
+            self._put_event(Connected(self.host, self.port, reconnecting))
+            if self._on_connect is None:
+                self._make_ready(conn)
+            else:
+                conn.hello = eventlet.spawn_n(self._hello, conn)
+            self._wake_senders()
+            reason = self._read(conn)
+        except StopGreenThread:
+            reason = None
+            raise
+        finally:
+            self._end_connection(conn, reason)
+        return reason
 
-    def _listen(self, sock: socket.socket) -> BaseException | None:
-        """Read until the connection ends; return why (None for a clean EOF).
+    def _make_ready(self, conn: _Connection) -> None:
+        if not conn.ready.ready():
+            conn.ready_now = True
+            conn.ready.send(True)
 
-        For plain TCP it reads the underlying non-blocking socket and waits in the
-        hub itself, because eventlet's green ``recv`` turns ECONNRESET into ``b""``
-        and a reset would pass for a clean end of stream. (Inlined here rather than
-        wrapped in a closure: with 10,000 clients every parked object counts.)
-        """
-        idle = self._read_idle_timeout
-        raw = None if isinstance(sock, ssl.SSLSocket) else getattr(sock, "fd", None)
-        recv = _tls_receiver(sock, idle) if raw is None else raw.recv
-        timeout_exc = None if idle is None else ReadIdleTimeout(f"no data for {idle} seconds")
-        trampoline = eventlet.hubs.trampoline
+    def _hello(self, conn: _Connection) -> None:
+        """Run on_connect in its own green thread, then let waiting senders go ahead."""
+        self._callback(self._on_connect, self)
+        if conn is self._conn:
+            self._make_ready(conn)
+
+    def _read(self, conn: _Connection) -> BaseException | None:
+        """Read until the connection ends; return why (None for a clean end of stream)."""
+        transport = conn.transport
+        recv = transport.recv
         size = self._recv_size
-        receive = self.protocol.receive_data
-        put = self.queue.put
         stats = self.stats
         pause = self._yield
-        rejected_type = ProtocolError  # a local: looked up once per message
+        clock = time.monotonic
+        feed = self._feed
+        last_yield = clock()
         while True:
+            if conn.ending is not None:
+                return self._drain(conn)
+            if self._closing:
+                raise StopGreenThread
+            conn.in_recv = True
             try:
                 data = recv(size)
-            except BlockingIOError:  # the raw socket has nothing yet: wait in the hub
-                try:
-                    trampoline(raw, read=True, timeout=idle, timeout_exc=timeout_exc)
-                except ReadIdleTimeout as exc:
-                    return exc
-                except (OSError, eventlet.hubs.IOClosed) as exc:
-                    return None if self._closing else exc
-                continue
-            except ReadIdleTimeout as exc:
+            except StopGreenThread:
+                if self._stopping():
+                    raise
+                continue  # the writer failed: deliver what already arrived, then end
+            except GreenClientError as exc:  # ConnectionLost, ReadIdleTimeout
                 return exc
-            except (OSError, eventlet.hubs.IOClosed) as exc:
-                return None if self._closing else exc
+            finally:
+                conn.in_recv = False
             if not data:
                 return None
             stats.bytes_received += len(data)
-            items = receive(data)
-            rejected = 0
-            for item in items:
-                if isinstance(item, rejected_type):
-                    self._report(item)
-                    rejected += 1
-                else:
-                    put(item)
-            stats.messages_received += len(items) - rejected
+            last_yield = feed(data, last_yield)
             if pause:
                 eventlet.sleep(0)
+                last_yield = clock()
 
-    def _deliver(self, message: Any) -> None:
-        self.queue.put(message)
-        self.stats.messages_received += 1
+    def _feed(self, data: bytes, last_yield: float) -> float:
+        """Hand ``data`` to the protocol, a bounded slice at a time; return the last yield time.
+
+        A slice holds at most FRAMES_PER_SLICE frames, and the runner yields
+        whenever it has worked YIELD_BUDGET seconds without yielding.
+        """
+        protocol = self.protocol
+        receive = protocol.receive_data
+        delimiter = self._delimiter
+        if len(data) <= self._slice_bytes or (
+            delimiter is not None and data.count(delimiter) <= FRAMES_PER_SLICE
+        ):
+            pieces: Iterable[bytes] = (data,)
+        else:
+            pieces = self._slices(data)
+        clock = time.monotonic
+        for piece in pieces:
+            # getattr: until MessageProtocol has these counters.
+            rejected = getattr(protocol, "rejected", None)
+            frame_bytes = getattr(protocol, "frame_bytes", None)
+            items = receive(piece)
+            nbytes = len(piece)
+            if frame_bytes is not None:
+                nbytes = protocol.frame_bytes - frame_bytes  # type: ignore[attr-defined]
+            if rejected is not None and protocol.rejected == rejected:  # type: ignore[attr-defined]
+                if items:
+                    self._deliver(items, nbytes)
+            elif items:
+                self._deliver_mixed(items, nbytes)
+            if self._yield and clock() - last_yield >= YIELD_BUDGET:
+                eventlet.sleep(0)
+                last_yield = clock()
+        return last_yield
+
+    def _slices(self, data: bytes) -> Iterator[bytes]:
+        """Cut ``data`` into pieces of at most FRAMES_PER_SLICE frames each."""
+        delimiter = self._delimiter
+        end_of_data = len(data)
+        floor = self._slice_bytes
+        if delimiter is None:
+            step = floor
+        else:
+            step = max(floor, end_of_data * FRAMES_PER_SLICE // max(1, data.count(delimiter)))
+        pos = 0
+        while pos < end_of_data:
+            end = min(end_of_data, pos + step)
+            if delimiter is not None:
+                while end - pos > floor and data.count(delimiter, pos, end) > FRAMES_PER_SLICE:
+                    end = pos + max(floor, (end - pos) // 2)
+            yield data[pos:end]
+            pos = end
+
+    def _deliver(self, messages: list[Any], nbytes: int) -> None:
+        """Put decoded messages on the queue (waits while it is full): the one place that does."""
+        self.queue.put_batch(messages, nbytes)
+        self.stats.messages_received += len(messages)
+
+    def _deliver_mixed(self, items: list[Any], nbytes: int) -> None:
+        """Deliver the messages among ``items`` and report the rejected frames, in stream order."""
+        count = sum(1 for item in items if not isinstance(item, ProtocolError))
+        run: list[Any] = []
+        for item in items:
+            if isinstance(item, ProtocolError):
+                if run:
+                    self._deliver(run, nbytes * len(run) // count)
+                    run = []
+                self._report(item)
+            else:
+                run.append(item)
+        if run:
+            self._deliver(run, nbytes * len(run) // count)
+
+    def _drain(self, conn: _Connection) -> BaseException | None:
+        """After a failed write: deliver what can be read without waiting; return the reason."""
+        for _ in range(DRAIN_READS):
+            try:
+                data = conn.transport.recv_nowait(self._recv_size)
+            except GreenClientError:
+                break
+            if not data:
+                break
+            self.stats.bytes_received += len(data)
+            self._feed(data, time.monotonic())
+        return conn.ending
+
+    def _write_failed(self, error: ConnectionLost) -> None:
+        """Called by the writer whose write failed: have the runner end its connection.
+
+        The runner is stopped only where it waits for bytes; otherwise it sees
+        ``ending`` at its next read. Either way it first delivers what already
+        arrived, then ends the connection with ``error`` as the reason.
+        """
+        conn = self._conn
+        if conn is None or conn.ending is not None:
+            return
+        conn.ending = error
+        if not conn.ready.ready():
+            conn.ready.send(False)
+        runner = self._runner
+        if conn.in_recv and runner is not None and not runner.dead:
+            eventlet.greenthread.kill(runner, StopGreenThread())
+
+    def _end_connection(self, conn: _Connection, reason: BaseException | None) -> None:
+        """End ``conn`` and report it, once: the one place where a connection's end is reported.
+
+        The writer is stopped before the socket is closed (so a TLS socket is
+        never torn down under anyone); frames it had not started are dropped and
+        counted; a partial frame left in the framer is reported.
+        """
+        self._busy = True
+        try:
+            if reason is None and conn.ending is not None:
+                reason = conn.ending
+            conn.outbox.end(reason)
+            self.stats.frames_unsent += conn.outbox.dropped
+            if not conn.ready.ready():
+                conn.ready.send(False)
+            if self._conn is conn:
+                self._conn = None
+            conn.transport.close()
+            for item in self.protocol.receive_eof():
+                if isinstance(item, ProtocolError):
+                    self._report(item)
+                else:
+                    self.queue.put_now(item)
+                    self.stats.messages_received += 1
+            if self._on_error is self._default_on_error:
+                self._default_on_error.flush()
+            will_reconnect = self._backoff is not None and not self._closing
+            self.stats.disconnects += 1
+            self._put_event(Disconnected(reason, will_reconnect))
+            self._callback(self._on_disconnect, self, reason)
+        finally:
+            self._busy = False
+
+    def _put_event(self, event: Connected | Disconnected) -> None:
+        """Put a connection event on the queue (events=True) without ever waiting."""
+        if self._events:
+            self.queue.put_now(event)
 
     def _report(self, error: ProtocolError) -> None:
         self.stats.count_error(error)
         self._callback(self._on_error, error)
 
     def _callback(self, callback: Callable[..., Any] | None, *args: Any) -> None:
+        """Run an application callback; in the runner, close() waits for it to return."""
         if callback is None:
             return
+        in_runner = eventlet.getcurrent() is self._runner
+        busy = self._busy
+        if in_runner:
+            self._busy = True
         try:
             callback(*args)
         except Exception:
             self.stats.callback_errors += 1
             logger.exception("greenclient: callback %r raised", callback)
+        finally:
+            if in_runner:
+                self._busy = busy
+
+    def _wake_senders(self) -> None:
+        """Wake every green thread waiting for a connection (it opened, or the client closed)."""
+        event, self._next = self._next, eventlet.event.Event()
+        event.send(True)
 
     def _finish(self, reason: BaseException | None) -> None:
         """Mark the client closed and wake every green thread waiting on it. Idempotent."""
         if self.state is ConnectionState.CLOSED:
             return
-        self.state = ConnectionState.CLOSED
+        self._set_state(ConnectionState.CLOSED)
         if self.close_reason is None:
             self.close_reason = reason
-        sock, self._sock = self._sock, None
-        _shutdown(sock)
-        if not self._ready.ready():
-            self._ready.send(False)
+        if not self._opened.ready():
+            self._opened.send(False)
+        self._wake_senders()
         # END is always on the queue once the client is closed, so get() and
         # iteration need no check of their own.
-        self._put_growing(END)
+        self.queue.put_now(END)
 
     # -- the application's side ---------------------------------------------------
 
     def send(self, message: Any) -> None:
-        """Send one message as one whole frame.
+        """Queue one message, as one whole frame, for the connection's writer.
 
-        Safe to call from any number of green threads at once: each frame is
-        written whole, never interleaved with another. While the client is
-        (re)connecting, waits up to ``send_timeout`` for the connection.
+        Safe to call from any number of green threads at once: frames are queued
+        whole, in call order, and written by one writer, never interleaved.
+
+        What returning means: the frame is queued on the current connection,
+        behind every frame queued before it. The writer then writes it whole, or
+        the connection ends first: a write that fails ends the connection and is
+        reported (``on_disconnect``, ``Disconnected``) with its reason, and frames
+        the writer had not started are dropped (``stats.frames_unsent``), never
+        sent in part. :meth:`flush` waits until queued frames reached the kernel.
+
+        While the client is (re)connecting, or while ``send_buffer_size`` bytes
+        are queued, ``send()`` waits, up to ``send_timeout``. A caller
+        interrupted while it waits (``eventlet.Timeout``, kill) queued nothing.
 
         Raises:
-            EncodeError: the message cannot be encoded; nothing was written.
-            SendTimeout: no connection came within ``send_timeout``.
-            ConnectionClosed: the client is closed, or the connection broke while
-                the frame was being written (it may have arrived in part; the
-                server drops an incomplete frame).
+            EncodeError: the message cannot be encoded; nothing was queued.
+            SendTimeout: no connection, or no room, within ``send_timeout``.
+            ConnectionClosed: the client is closed; or its connection broke and
+                it will not reconnect; or this is one of the runner's callbacks
+                (``on_error``, ``on_disconnect``) and there is no connection.
         """
         data = self.protocol.encode(message)
-        deadline = None if self._send_timeout is None else time.monotonic() + self._send_timeout
-        while True:
-            sock = self._wait_ready(deadline)
-            if self._send_lock is None:
-                # Made here, not in __init__: a receive-only client never needs it,
-                # and thousands of idle clients would each carry one.
-                self._send_lock = eventlet.semaphore.Semaphore(1)
-            with self._send_lock:
-                if sock is not self._sock:
-                    # The connection changed while we waited for the lock; nothing
-                    # was written yet, so go again with the current one.
-                    continue
-                try:
-                    sock.sendall(data)
-                except OSError as exc:
-                    # Stop writing but keep reading: what the server sent before the
-                    # break is still delivered, and the listener then sees the end.
-                    with contextlib.suppress(OSError):
-                        sock.shutdown(socket.SHUT_WR)
-                    # Until the listener reaches the end of what the server sent,
-                    # further sends fail the same way at once; the yield keeps a
-                    # caller that retries in a loop from starving every green thread.
-                    eventlet.sleep(0)
-                    raise ConnectionClosed(f"connection broke while sending: {exc}", exc) from exc
-            self.stats.messages_sent += 1
-            self.stats.bytes_sent += len(data)
-            return
+        conn = self._conn
+        if conn is not None and conn.ready_now:
+            try:
+                conn.outbox.put(data, self._send_timeout)
+                return
+            except OutboxEnded:
+                pass
+        self._send_waiting(data)
 
-    def _wait_ready(self, deadline: float | None) -> socket.socket:
-        """Return the socket once sends may go ahead (see ``send()`` for errors)."""
+    def _send_waiting(self, data: bytes) -> None:
+        deadline = None if self._send_timeout is None else time.monotonic() + self._send_timeout
         while True:
             if self.state is ConnectionState.CLOSED or self._closing:
                 raise ConnectionClosed("send() on a closed client", self.close_reason)
-            sock = self._sock
+            conn = self._conn
             current = eventlet.getcurrent()
-            # on_connect (and the listener's callbacks) may send before the others go ahead.
-            inside = current is self._runner or current is self._hello
-            if sock is not None and (self._ready.ready() or inside):
-                return sock
+            inside = current is self._runner or (conn is not None and current is conn.hello)
+            usable = conn is not None and conn.ending is None and not conn.outbox.ended
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if conn is not None and usable and (conn.ready_now or inside):
+                try:
+                    conn.outbox.put(data, remaining)
+                    return
+                except OutboxEnded:
+                    continue
             if inside:
-                # Only the listener can bring the connection back: waiting here for
+                # Only the runner can bring the connection back: waiting here for
                 # it would wait forever.
                 raise ConnectionClosed("send() from a callback while disconnected")
-            remaining = None if deadline is None else deadline - time.monotonic()
+            if conn is not None and not usable and self._backoff is None:
+                eventlet.sleep(0)  # a caller retrying in a loop must not starve the hub
+                raise ConnectionClosed("the connection broke while sending", conn.ending)
             if remaining is not None and remaining <= 0:
                 raise SendTimeout(f"no connection within send_timeout={self._send_timeout}s")
-            self._ready.wait(remaining)
+            event = conn.ready if conn is not None and usable else self._next
+            event.wait(remaining)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every frame queued by ``send()`` so far has been handed to the kernel.
+
+        The kernel may still hold it: that is not an acknowledgement from the
+        server.
+
+        Raises:
+            ConnectionClosed: there is no connection, or it ended before those
+                frames were all written (``reason`` says why).
+            SendTimeout: not done within ``timeout`` seconds; the frames stay queued.
+        """
+        conn = self._conn
+        if conn is None:
+            raise ConnectionClosed("no connection to flush", self.close_reason)
+        conn.outbox.flush(timeout)
 
     def get(self, timeout: float | None = None) -> Any:
         """Return the next message, blocking only the calling green thread.
@@ -772,38 +792,61 @@ class GreenClient:
         queue = self.queue
         item = queue.get(timeout=timeout)
         if item is END:
-            queue.put_nowait(END)  # for the next consumer
+            queue.put_now(END)  # for the next consumer
             raise ConnectionClosed(reason=self.close_reason)
         return item
 
     def __iter__(self) -> Iterator[Any]:
         """Yield every message until the connection is over."""
-        get = self.queue.get
+        queue = self.queue
+        get = queue.get
         while True:
             # get() inlined: iteration is the hot path of most applications.
             item = get()
             if item is END:
-                self.queue.put_nowait(END)  # for the next consumer
+                queue.put_now(END)  # for the next consumer
                 return
             yield item
 
-    def close(self) -> None:
+    def close(self, *, drain: bool = False, timeout: float | None = 10.0) -> None:
         """Close the connection and stop any reconnecting. Idempotent.
 
+        Args:
+            drain: first wait (up to ``timeout`` seconds) until the frames queued
+                by ``send()`` have been handed to the kernel; without it, frames
+                the writer has not started are dropped.
+            timeout: the most ``drain`` waits.
+
         Messages already on the queue can still be read; then ``get()`` raises
-        ``ConnectionClosed``. Green threads blocked in ``get()`` or ``send()``
-        are woken.
+        ``ConnectionClosed``. Green threads blocked in ``get()``, ``send()``,
+        ``flush()`` or ``connect()`` are woken at once. ``close()`` never touches
+        the socket itself: it stops the listener where it waits, and the
+        listener closes the socket (after an application callback it is
+        running, if any, returns).
         """
         if self._closing:
             return
+        if drain and self._conn is not None:
+            with contextlib.suppress(GreenClientError):
+                self.flush(timeout)
+            if self._stopping():  # closed meanwhile
+                return
         self._closing = True
+        conn = self._conn
+        if conn is not None:
+            conn.outbox.end(None)  # wakes senders waiting for room, stops the writer
+        self._wake_senders()
         runner = self._runner
-        _shutdown(self._sock)
-        if runner is not None and eventlet.getcurrent() is not runner and not runner.dead:
-            eventlet.greenthread.kill(runner)
-        if runner is None or runner.dead:
-            # Covers a runner killed before it ever ran: its finally never ran either.
+        if runner is None:
             self._finish(None)
+            return
+        if runner is not eventlet.getcurrent() and not runner.dead and not self._busy:
+            eventlet.greenthread.kill(runner, StopGreenThread())
+        if runner.dead:
+            # Covers a runner stopped before it ever ran: its finally never ran either.
+            self._finish(None)
+        elif self.state is ConnectionState.CONNECTING and not self._opened.ready():
+            self._opened.send(False)
 
     @property
     def closed(self) -> bool:
@@ -815,19 +858,51 @@ class GreenClient:
             self.connect()
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc_info: object) -> None:
+        # Leaving normally, let the frames already sent go out first.
+        self.close(drain=exc_type is None)
 
     def __repr__(self) -> str:
         return f"<GreenClient {self.host}:{self.port} {self.state.value}>"
 
 
-def connect(host: str = "localhost", port: int = 8000, **options: Any) -> GreenClient:
+if TYPE_CHECKING:
+
+    class ClientOptions(TypedDict, total=False):
+        """The keyword options of :class:`GreenClient`, for typing ``connect(**options)``."""
+
+        delimiter: str | bytes
+        framing: FramingName | Framer
+        codec: CodecName | Codec
+        max_frame_size: int
+        maxsize: int
+        max_queue_bytes: int
+        on_error: Callable[[ProtocolError], Any] | None
+        recv_size: int
+        connect_timeout: float | None
+        reconnect: bool | ReconnectPolicy
+        on_connect: Callable[[GreenClient], Any] | None
+        on_disconnect: Callable[[GreenClient, BaseException | None], Any] | None
+        events: bool
+        send_timeout: float | None
+        send_buffer_size: int
+        read_idle_timeout: float | None
+        keepalive: KeepAlive | None
+        ssl_context: ssl.SSLContext | None
+        server_hostname: str | None
+        yield_every: bool
+
+
+def connect(
+    host: str = "localhost", port: int = 8000, **options: Unpack[ClientOptions]
+) -> GreenClient:
     """Return a connected :class:`GreenClient`; use it in ``with`` to close it on exit.
 
-    Takes the same keyword options as :class:`GreenClient`.
+    Takes the same keyword options as :class:`GreenClient` (type checkers know
+    them: a misspelt option is an error).
 
     Raises:
         ConnectError: the connection could not be opened.
+        TypeError: an unknown option.
     """
     return GreenClient(host, port, **options).connect()

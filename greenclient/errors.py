@@ -5,8 +5,10 @@ catches all of them. The tree::
 
     GreenClientError
     ├── ConnectionClosed          the connection is over; no more messages will come
+    ├── ConnectionLost            the connection broke while receiving or sending (a reason)
     ├── ConnectError              could not open a connection (refused, timeout, DNS, TLS)
-    ├── SendTimeout               send() waited send_timeout for a connection, none came
+    ├── SendTimeout               send() waited send_timeout for a connection, none came;
+    │                             or flush() ran out of time
     ├── ReadIdleTimeout           nothing arrived for read_idle_timeout seconds (a reason)
     ├── RequestTimeout            request() got no reply within its timeout
     ├── ProtocolError             a received frame was rejected; the listener goes on
@@ -21,9 +23,11 @@ never raised into the application: the listener passes them to the client's
 ``on_error`` callback, counts them in ``client.stats`` and carries on with the next
 frame. The others are raised by the call that failed.
 
-The I/O layer turns ``OSError`` and timeouts into these classes in one place
-(:func:`greenclient.client._map_os_errors`), so callers never need to catch
-``socket`` exceptions.
+The I/O layer turns ``OSError``, ``ssl`` errors, timeouts and invalid host names
+into these classes in one place (:mod:`greenclient.transport`), so callers never
+need to catch ``socket`` or ``ssl`` exceptions; the original is the
+``__cause__``. Wrong arguments to ``GreenClient(...)`` raise ``TypeError`` or
+``ValueError`` at construction.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from __future__ import annotations
 __all__ = [
     "ConnectError",
     "ConnectionClosed",
+    "ConnectionLost",
     "DecodeError",
     "EncodeError",
     "FrameTooLarge",
@@ -61,11 +66,23 @@ class ConnectionClosed(GreenClientError):
         self.reason = reason
 
 
+class ConnectionLost(GreenClientError):
+    """The connection broke: reset by the peer, a failed write, a TLS error mid-stream.
+
+    Never raised by ``get()``: it is the ``reason`` of a
+    :class:`~greenclient.Disconnected` event, of ``on_disconnect`` and of the
+    ``ConnectionClosed`` that follows. ``__cause__`` is the ``OSError`` or
+    ``ssl.SSLError`` the socket raised.
+    """
+
+
 class ConnectError(GreenClientError):
     """Opening a connection failed: refused, timed out, name not resolved or TLS failed.
 
     ``retryable`` is False for errors that retrying cannot fix (a name that does not
-    resolve, a certificate that does not verify); the reconnect loop stops on them.
+    resolve or is not a valid host name, a certificate that does not verify); the
+    reconnect loop stops on them. A refused or timed-out connect, and an EOF or
+    reset during the TLS handshake, are retryable.
     """
 
     def __init__(self, message: str, *, retryable: bool = True):
@@ -76,7 +93,8 @@ class ConnectError(GreenClientError):
 class SendTimeout(GreenClientError):
     """``send()`` waited ``send_timeout`` seconds for a connection and none came.
 
-    Nothing of the message was written.
+    Nothing of the message was written. ``flush(timeout)`` raises it too when the
+    frames queued before it were not all written in time (they stay queued).
     """
 
 

@@ -352,6 +352,7 @@ def test_text_and_bytes_codecs(server: ReferenceServer) -> None:
         assert text_client.get(timeout=5) == "héllo"
         with pytest.raises(greenclient.EncodeError):
             text_client.send("a~b")
+    assert wait_until(lambda: server.clients == 0)
     with connected(server, codec="bytes") as bytes_client:
         server.broadcast_bytes(b"\x00\xff~")
         assert bytes_client.get(timeout=5) == b"\x00\xff"
@@ -401,16 +402,17 @@ def test_connect_timeout_when_server_never_accepts() -> None:
 def test_keepalive_is_set_on_the_socket(server: ReferenceServer) -> None:
     keepalive = greenclient.KeepAlive(idle=7, interval=3, count=4)
     with connected(server, keepalive=keepalive) as client:
-        sock = client._sock
-        assert sock is not None
+        assert client._conn is not None
+        sock = client._conn.transport.sock
         assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
         if hasattr(socket, "TCP_KEEPIDLE"):
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 7
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == 3
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 4
+    assert wait_until(lambda: server.clients == 0)
     with connected(server, keepalive=None) as plain:
-        assert plain._sock is not None
-        assert plain._sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 0
+        assert plain._conn is not None
+        assert plain._conn.transport.sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 0
 
 
 def test_connect_twice_is_an_error(server: ReferenceServer) -> None:

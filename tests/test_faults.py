@@ -6,6 +6,7 @@ delivered is lost. Memory is measured as the test process's RSS (psutil).
 
 from __future__ import annotations
 
+import contextlib
 import socket
 
 import eventlet
@@ -157,18 +158,24 @@ def test_many_clients_each_get_every_broadcast() -> None:
         assert wait_until(lambda: server.clients == 0)
 
 
-def test_send_on_a_reset_connection_wakes_the_listener() -> None:
-    # The peer resets while the hub is not polling; send() meets the reset first.
-    # Closing the socket then must still wake the listener blocked in recv().
+def test_send_on_a_reset_connection_ends_it_with_the_reason() -> None:
+    # The peer resets while the hub is not polling; the writer meets the reset
+    # first. The connection must end, once, with the reset as its reason.
     real_sleep = eventlet.patcher.original("time").sleep
+    reasons: list[BaseException | None] = []
     with RawServer() as raw:
-        client = greenclient.connect("127.0.0.1", raw.port)
+        client = greenclient.connect(
+            "127.0.0.1", raw.port, on_disconnect=lambda c, r: reasons.append(r)
+        )
         peer = raw.connections.get(timeout=5)
         eventlet.sleep(0.01)  # the listener is now blocked in recv()
         reset(peer)
         real_sleep(0.2)  # the RST arrives; the hub does not run meanwhile
-        with pytest.raises(greenclient.ConnectionClosed):
+        with contextlib.suppress(greenclient.ConnectionClosed):
             client.send({"a": 1})
-        with pytest.raises(greenclient.ConnectionClosed):
+        with pytest.raises(greenclient.ConnectionClosed) as info:
             client.get(timeout=5)
         assert client.closed
+    assert len(reasons) == 1
+    assert isinstance(reasons[0], greenclient.ConnectionLost)
+    assert info.value.reason is reasons[0]

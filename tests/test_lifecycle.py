@@ -191,10 +191,10 @@ def test_failed_send_keeps_what_tcp_already_delivered() -> None:
     assert got == list(range(10))
 
 
-def test_failed_sends_yield_so_a_retry_loop_cannot_starve_the_hub() -> None:
-    # The listener is blocked on a full queue, so it has not seen the end yet and
-    # the broken socket stays current: every send fails at once. Each failure must
-    # yield, or a caller retrying in a loop would starve every other green thread.
+def test_sends_after_a_failed_write_fail_and_yield() -> None:
+    # The listener is blocked on a full queue, so it has not ended the connection
+    # yet; once the writer has failed, every send fails at once, and each failure
+    # yields, so a caller retrying in a loop cannot starve other green threads.
     def two_then_close(sock: socket.socket) -> None:
         sock.sendall(b'{"i":0}~{"i":1}~')
         sock.close()
@@ -218,7 +218,12 @@ def test_failed_sends_yield_so_a_retry_loop_cannot_starve_the_hub() -> None:
                 client.send({"retry": True})
             except greenclient.ConnectionClosed:
                 failures += 1
+            eventlet.sleep(0.001)
         thread.kill()
+        assert [client.get(timeout=5), client.get(timeout=5)] == [{"i": 0}, {"i": 1}]
+        with pytest.raises(greenclient.ConnectionClosed) as info:
+            client.get(timeout=5)
         client.close()
     assert failures >= 100
     assert ticks >= 100
+    assert isinstance(info.value.reason, greenclient.ConnectionLost)

@@ -276,7 +276,8 @@ def test_reset_connection_is_reported_and_reconnected() -> None:
         )
         try:
             assert [client.get(timeout=5), client.get(timeout=5)] == [{"n": 1}, {"n": 2}]
-            assert isinstance(disconnects[0], ConnectionResetError)
+            assert isinstance(disconnects[0], greenclient.ConnectionLost)
+            assert isinstance(disconnects[0].__cause__, ConnectionResetError)
             assert client.stats.reconnects >= 1
         finally:
             client.close()
@@ -303,14 +304,18 @@ def test_policy_validates_its_numbers() -> None:
 
 def test_unresolvable_name_is_not_retryable_but_a_refusal_is() -> None:
     # Checked on the mapping itself: the tests make no DNS queries.
-    from greenclient.client import _map_connect_error
+    from greenclient.transport import map_error
 
-    no_name = _map_connect_error(socket.gaierror(socket.EAI_NONAME, "Name unknown"), "x.invalid", 1)
+    no_name = map_error(socket.gaierror(socket.EAI_NONAME, "Name unknown"), "x.invalid", 1, "connect")
+    assert isinstance(no_name, greenclient.ConnectError)
     assert not no_name.retryable
     assert "cannot resolve" in str(no_name)
-    try_again = _map_connect_error(socket.gaierror(socket.EAI_AGAIN, "Try again"), "x.invalid", 1)
-    assert try_again.retryable
-    assert _map_connect_error(ConnectionRefusedError(), "127.0.0.1", 1).retryable
+    again = map_error(socket.gaierror(socket.EAI_AGAIN, "Try again"), "x.invalid", 1, "connect")
+    assert isinstance(again, greenclient.ConnectError)
+    assert again.retryable
+    refused = map_error(ConnectionRefusedError(), "127.0.0.1", 1, "connect")
+    assert isinstance(refused, greenclient.ConnectError)
+    assert refused.retryable
 
 
 def test_sender_racing_a_disconnect_waits_instead_of_spinning() -> None:

@@ -1,0 +1,224 @@
+"""The incoming queue: bounded by message count *and* by bytes, filled a batch at a time.
+
+:class:`Inbox` is what ``client.queue`` is. It has the consumer side of
+``eventlet.queue.Queue`` (``get``, ``get_nowait``, ``qsize``, ``empty``,
+``full``, ``maxsize``; ``queue.Empty`` / ``queue.Full`` on timeout) and two
+things a plain queue lacks:
+
+* :meth:`Inbox.put_batch` puts every message decoded from one read in one
+  operation, charging the bytes their frames took on the wire; it waits while
+  the queue holds ``maxsize`` items or ``max_bytes`` bytes (so the listener stops
+  reading and TCP makes the server wait).
+* :meth:`Inbox.put_now` puts an item that must never wait (a connection event,
+  :data:`~greenclient.END`). It may go past ``maxsize`` for as long as it is on
+  the queue: the slot is lent, never added for good.
+
+Invariants: items come out in the order they went in. After ``put_batch`` the
+queue holds at most ``maxsize`` items put by ``put_batch`` / ``put``; its
+bytes exceed ``max_bytes`` by at most the bytes of one batch (one read). Every
+green thread blocked in ``get`` is woken when there is an item for it; a getter
+that gives up (timeout, kill) after being woken passes the wake-up on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+from collections import deque
+from itertools import repeat
+from typing import Any
+
+import eventlet.hubs
+import eventlet.timeout
+from eventlet.queue import Waiter
+
+__all__ = ["Inbox"]
+
+
+class Inbox:
+    """A FIFO of messages bounded by count and by bytes, for green threads.
+
+    Args:
+        maxsize: the most items ``put_batch`` and ``put`` let it hold (>= 1).
+        max_bytes: the most frame bytes; puts wait once it holds this many (>= 1).
+
+    Raises:
+        ValueError: a bound is below 1.
+    """
+
+    def __init__(self, maxsize: int, max_bytes: int):
+        if maxsize < 1:
+            raise ValueError("maxsize must be at least 1")
+        if max_bytes < 1:
+            raise ValueError("max_queue_bytes must be at least 1")
+        self.maxsize = maxsize
+        self.max_bytes = max_bytes
+        self._items: deque[Any] = deque()
+        self._costs: deque[int] = deque()  # bytes charged for each item, in step with _items
+        self._bytes = 0
+        self._getters: deque[Waiter] = deque()
+        self._putters: deque[Waiter] = deque()
+
+    # -- state ------------------------------------------------------------------
+
+    @property
+    def bytes(self) -> int:
+        """Frame bytes of the items on the queue now."""
+        return self._bytes
+
+    def qsize(self) -> int:
+        """Number of items on the queue now."""
+        return len(self._items)
+
+    def empty(self) -> bool:
+        """True when the queue holds no item."""
+        return not self._items
+
+    def full(self) -> bool:
+        """True when a put would wait (``maxsize`` items or ``max_bytes`` bytes held)."""
+        return len(self._items) >= self.maxsize or self._bytes >= self.max_bytes
+
+    def __repr__(self) -> str:
+        return f"<Inbox {len(self._items)}/{self.maxsize} items, {self._bytes}/{self.max_bytes} B>"
+
+    # -- the consumer's side --------------------------------------------------------
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        """Remove and return the next item.
+
+        Args:
+            block: wait for an item (False: raise ``queue.Empty`` at once).
+            timeout: seconds to wait; None waits until an item comes.
+
+        Raises:
+            queue.Empty: no item came in time.
+        """
+        items = self._items
+        if items:
+            item = items.popleft()
+            self._bytes -= self._costs.popleft()
+            if self._putters:
+                self._wake_putter()
+            return item
+        return self._get_waiting(block, timeout)
+
+    def get_nowait(self) -> Any:
+        """Remove and return the next item, or raise ``queue.Empty``."""
+        return self.get(False)
+
+    def _get_waiting(self, block: bool, timeout: float | None) -> Any:
+        if not block or (timeout is not None and timeout <= 0):
+            raise queue.Empty
+        waiter = Waiter()
+        getters = self._getters
+        timer = eventlet.timeout.Timeout(timeout) if timeout is not None else None
+        try:
+            while not self._items:
+                getters.append(waiter)
+                try:
+                    waiter.wait()
+                finally:
+                    with contextlib.suppress(ValueError):
+                        getters.remove(waiter)
+        except BaseException as exc:
+            # Woken, perhaps, but leaving: another getter may take the item.
+            if self._items and getters:
+                self._wake_getters(len(self._items))
+            if exc is timer:
+                raise queue.Empty from None
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        return self.get(False)
+
+    # -- the producers' side --------------------------------------------------------
+
+    def put_batch(self, items: list[Any], nbytes: int) -> None:
+        """Put ``items`` in order, charged ``nbytes`` in all; wait while the queue is full.
+
+        The items go in as soon as there is room: as many as ``maxsize`` leaves
+        space for, while the queue holds fewer than ``max_bytes`` bytes. Getters
+        are woken once per chunk put, not once per item.
+        """
+        count = len(items)
+        if not count:
+            return
+        per, extra = divmod(max(0, nbytes), count)
+        start = 0
+        queue_items = self._items
+        while True:
+            room = self.maxsize - len(queue_items)
+            if room > 0 and self._bytes < self.max_bytes:
+                take = min(room, count - start)
+                queue_items.extend(items if take == count else items[start : start + take])
+                self._costs.extend(repeat(per, take))
+                self._bytes += per * take
+                start += take
+                if start == count and extra:
+                    self._costs[-1] += extra
+                    self._bytes += extra
+                if self._getters:
+                    self._wake_getters(take)
+                if start == count:
+                    return
+            self._wait_for_room(None)
+
+    def put_now(self, item: Any) -> None:
+        """Put ``item`` at once, even on a full queue (its slot is given back when it is taken)."""
+        self._items.append(item)
+        self._costs.append(0)
+        if self._getters:
+            self._wake_getters(1)
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        """Put one item charged 0 bytes; wait while the queue is full.
+
+        Raises:
+            queue.Full: still full after ``timeout`` seconds (or at once with
+                ``block=False``).
+        """
+        if self.full():
+            if not block or (timeout is not None and timeout <= 0):
+                raise queue.Full
+            self._wait_for_room(timeout)
+        self.put_now(item)
+
+    def put_nowait(self, item: Any) -> None:
+        """Put one item, or raise ``queue.Full``."""
+        self.put(item, False)
+
+    # -- waking -------------------------------------------------------------------
+
+    def _wait_for_room(self, timeout: float | None) -> None:
+        waiter = Waiter()
+        putters = self._putters
+        timer = eventlet.timeout.Timeout(timeout) if timeout is not None else None
+        try:
+            while self.full():
+                putters.append(waiter)
+                try:
+                    waiter.wait()
+                finally:
+                    with contextlib.suppress(ValueError):
+                        putters.remove(waiter)
+        except BaseException as exc:
+            if putters and not self.full():
+                self._wake_putter()
+            if exc is timer:
+                raise queue.Full from None
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _wake_getters(self, count: int) -> None:
+        hub = eventlet.hubs.get_hub()
+        getters = self._getters
+        while count > 0 and getters:
+            hub.schedule_call_global(0, getters.popleft().switch)
+            count -= 1
+
+    def _wake_putter(self) -> None:
+        if not self.full():
+            eventlet.hubs.get_hub().schedule_call_global(0, self._putters.popleft().switch)
