@@ -101,9 +101,14 @@ DEFAULT_SEND_BUFFER_SIZE: Final = 1024 * 1024
 DEFAULT_RECV_SIZE: Final = 64 * 1024
 #: How long the runner works before it lets other green threads run.
 YIELD_BUDGET: Final = 0.004
-#: At most this many frames are handed to the protocol at once (then the runner
-#: checks its time budget), so that no flood of tiny frames holds the hub.
+#: How long one call into the protocol should take. The runner hands it at most
+#: as many frames as its estimate of the cost per frame allows (FRAMES_PER_SLICE
+#: at most, MIN_FRAMES_PER_SLICE at least), then checks its time budget.
+SLICE_BUDGET: Final = 0.002
 FRAMES_PER_SLICE: Final = 1024
+MIN_FRAMES_PER_SLICE: Final = 16
+#: The first estimate of the cost of a frame (pessimistic: a rejected one).
+INITIAL_FRAME_COST: Final = 20e-6
 #: How many times the default on_error logs within LOG_WINDOW seconds.
 LOG_BURST: Final = 5
 LOG_WINDOW: Final = 10.0
@@ -321,7 +326,9 @@ class GreenClient:
         self._delimiter: bytes | None = (
             framer.delimiter if isinstance(framer, DelimiterFramer) else None
         )
-        self._slice_bytes = FRAMES_PER_SLICE * _min_frame_bytes(framer)
+        self._min_frame = _min_frame_bytes(framer)  # n * this many bytes hold <= n frames
+        self._frame_cost = INITIAL_FRAME_COST
+        self._frames_per_slice = int(SLICE_BUDGET / INITIAL_FRAME_COST)
         self._conn: _Connection | None = None
         self._runner: greenlet.greenlet | None = None
         self._busy = False  # the runner is in an application callback or ending a connection
@@ -518,53 +525,68 @@ class GreenClient:
                 last_yield = clock()
 
     def _feed(self, data: bytes, last_yield: float) -> float:
-        """Hand ``data`` to the protocol, a bounded slice at a time; return the last yield time.
+        """Hand ``data`` to the protocol a bounded slice at a time; return the last yield time.
 
-        A slice holds at most FRAMES_PER_SLICE frames, and the runner yields
-        whenever it has worked YIELD_BUDGET seconds without yielding.
+        A slice holds at most ``self._frames_per_slice`` frames: what SLICE_BUDGET
+        allows at the estimated cost of a frame. The estimate follows the most
+        expensive recent frames (rejected ones cost most) and relaxes slowly,
+        so a flood of cheap valid frames goes through in whole reads and a flood
+        of invalid ones in small slices. The runner yields whenever it has
+        worked YIELD_BUDGET seconds without yielding.
         """
         protocol = self.protocol
         receive = protocol.receive_data
         delimiter = self._delimiter
-        if len(data) <= self._slice_bytes or (
-            delimiter is not None and data.count(delimiter) <= FRAMES_PER_SLICE
+        limit = self._frames_per_slice
+        if len(data) <= limit * self._min_frame or (
+            delimiter is not None and data.count(delimiter) <= limit
         ):
             pieces: Iterable[bytes] = (data,)
         else:
-            pieces = self._slices(data)
+            pieces = self._slices(data, limit)
         clock = time.monotonic
+        queue = self.queue
         for piece in pieces:
-            # getattr: until MessageProtocol has these counters.
-            rejected = getattr(protocol, "rejected", None)
-            frame_bytes = getattr(protocol, "frame_bytes", None)
+            started = clock()
+            waits = queue.waits
+            rejected = protocol.rejected
+            frame_bytes = protocol.frame_bytes
             items = receive(piece)
-            nbytes = len(piece)
-            if frame_bytes is not None:
-                nbytes = protocol.frame_bytes - frame_bytes  # type: ignore[attr-defined]
-            if rejected is not None and protocol.rejected == rejected:  # type: ignore[attr-defined]
-                if items:
-                    self._deliver(items, nbytes)
-            elif items:
-                self._deliver_mixed(items, nbytes)
-            if self._yield and clock() - last_yield >= YIELD_BUDGET:
+            if items:
+                if protocol.rejected == rejected:  # only messages: no per-item check
+                    self._deliver(items, protocol.frame_bytes - frame_bytes)
+                else:
+                    self._deliver_mixed(items, protocol.frame_bytes - frame_bytes)
+            now = clock()
+            if len(items) >= MIN_FRAMES_PER_SLICE and queue.waits == waits:
+                # Time spent waiting for room on the queue is not the frames' cost.
+                self._estimate_cost((now - started) / len(items))
+            if self._yield and now - last_yield >= YIELD_BUDGET:
                 eventlet.sleep(0)
                 last_yield = clock()
         return last_yield
 
-    def _slices(self, data: bytes) -> Iterator[bytes]:
-        """Cut ``data`` into pieces of at most FRAMES_PER_SLICE frames each."""
+    def _estimate_cost(self, cost: float) -> None:
+        estimate = max(cost, self._frame_cost * 0.8)
+        self._frame_cost = estimate
+        self._frames_per_slice = max(
+            MIN_FRAMES_PER_SLICE, min(FRAMES_PER_SLICE, int(SLICE_BUDGET / estimate))
+        )
+
+    def _slices(self, data: bytes, limit: int) -> Iterator[bytes]:
+        """Cut ``data`` into pieces of at most ``limit`` frames each."""
         delimiter = self._delimiter
         end_of_data = len(data)
-        floor = self._slice_bytes
+        floor = limit * self._min_frame  # so short that it cannot hold more frames
         if delimiter is None:
             step = floor
         else:
-            step = max(floor, end_of_data * FRAMES_PER_SLICE // max(1, data.count(delimiter)))
+            step = max(floor, end_of_data * limit // max(1, data.count(delimiter)))
         pos = 0
         while pos < end_of_data:
             end = min(end_of_data, pos + step)
             if delimiter is not None:
-                while end - pos > floor and data.count(delimiter, pos, end) > FRAMES_PER_SLICE:
+                while end - pos > floor and data.count(delimiter, pos, end) > limit:
                     end = pos + max(floor, (end - pos) // 2)
             yield data[pos:end]
             pos = end
@@ -719,9 +741,11 @@ class GreenClient:
         Raises:
             EncodeError: the message cannot be encoded; nothing was queued.
             SendTimeout: no connection, or no room, within ``send_timeout``.
-            ConnectionClosed: the client is closed; or its connection broke and
-                it will not reconnect; or this is one of the runner's callbacks
-                (``on_error``, ``on_disconnect``) and there is no connection.
+            ConnectionClosed: the client is closed; or a write on the current
+                connection failed and that connection has not ended yet (after
+                its end, sends wait for a reconnection as during an outage); or
+                this is one of the runner's callbacks (``on_error``,
+                ``on_disconnect``) and there is no connection.
         """
         data = self.protocol.encode(message)
         conn = self._conn
@@ -753,8 +777,13 @@ class GreenClient:
                 # Only the runner can bring the connection back: waiting here for
                 # it would wait forever.
                 raise ConnectionClosed("send() from a callback while disconnected")
-            if conn is not None and not usable and self._backoff is None:
-                eventlet.sleep(0)  # a caller retrying in a loop must not starve the hub
+            if conn is not None and not usable:
+                # The write failed and the runner has not ended the connection yet
+                # (it first delivers what already arrived, and may be waiting for
+                # room on the queue): fail now rather than wait for a reconnection
+                # that a consumer blocked here could hold up. The yield keeps a
+                # caller that retries in a loop from starving the hub.
+                eventlet.sleep(0)
                 raise ConnectionClosed("the connection broke while sending", conn.ending)
             if remaining is not None and remaining <= 0:
                 raise SendTimeout(f"no connection within send_timeout={self._send_timeout}s")

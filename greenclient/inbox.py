@@ -58,6 +58,8 @@ class Inbox:
         self._bytes = 0
         self._getters: deque[Waiter] = deque()
         self._putters: deque[Waiter] = deque()
+        #: How many times a put has had to wait for room (only ever grows).
+        self.waits = 0
 
     # -- state ------------------------------------------------------------------
 
@@ -191,6 +193,7 @@ class Inbox:
     # -- waking -------------------------------------------------------------------
 
     def _wait_for_room(self, timeout: float | None) -> None:
+        self.waits += 1
         waiter = Waiter()
         putters = self._putters
         timer = eventlet.timeout.Timeout(timeout) if timeout is not None else None

@@ -306,7 +306,8 @@ def test_unresolvable_name_is_not_retryable_but_a_refusal_is() -> None:
     # Checked on the mapping itself: the tests make no DNS queries.
     from greenclient.transport import map_error
 
-    no_name = map_error(socket.gaierror(socket.EAI_NONAME, "Name unknown"), "x.invalid", 1, "connect")
+    unknown = socket.gaierror(socket.EAI_NONAME, "Name unknown")
+    no_name = map_error(unknown, "x.invalid", 1, "connect")
     assert isinstance(no_name, greenclient.ConnectError)
     assert not no_name.retryable
     assert "cannot resolve" in str(no_name)
