@@ -297,11 +297,6 @@ def test_on_connect_failure_is_logged_not_fatal(caplog: pytest.LogCaptureFixture
     assert "hello failed" in caplog.text
 
 
-def test_policy_validates_its_numbers() -> None:
-    with pytest.raises(ValueError, match="multiplier"):
-        greenclient.ReconnectPolicy(multiplier=0.5)
-
-
 def test_unresolvable_name_is_not_retryable_but_a_refusal_is() -> None:
     # Checked on the mapping itself: the tests make no DNS queries.
     from greenclient.transport import map_error

@@ -1,0 +1,93 @@
+"""The incoming queue: bounds by count and bytes, batch puts, borrowed slots, waking."""
+
+from __future__ import annotations
+
+import queue
+
+import eventlet
+import eventlet.queue
+import pytest
+
+from greenclient.inbox import Inbox
+
+
+def test_batch_put_respects_the_count_bound_and_waits() -> None:
+    inbox = Inbox(maxsize=3, max_bytes=1000)
+    putter = eventlet.spawn(inbox.put_batch, list(range(7)), 70)
+    eventlet.sleep(0.01)
+    assert inbox.qsize() == 3
+    assert not putter.dead  # waiting for room
+    assert [inbox.get(timeout=1) for _ in range(7)] == list(range(7))
+    putter.wait()
+    assert inbox.bytes == 0
+
+
+def test_batch_put_waits_once_the_bytes_bound_is_reached() -> None:
+    inbox = Inbox(maxsize=100, max_bytes=10)
+    inbox.put_batch(["a", "b"], 12)  # goes in whole: the queue held no bytes before
+    assert inbox.full()
+    putter = eventlet.spawn(inbox.put_batch, ["c"], 1)
+    eventlet.sleep(0.01)
+    assert inbox.qsize() == 2
+    assert inbox.get(timeout=1) == "a"
+    assert inbox.get(timeout=1) == "b"
+    putter.wait()
+    assert inbox.get(timeout=1) == "c"
+    assert inbox.bytes == 0
+
+
+def test_one_batch_wakes_every_waiting_getter() -> None:
+    inbox = Inbox(maxsize=10, max_bytes=1000)
+    got: eventlet.queue.Queue[object] = eventlet.queue.Queue()
+    for _ in range(3):
+        eventlet.spawn_n(lambda: got.put(inbox.get(timeout=5)))
+    eventlet.sleep(0.01)
+    inbox.put_batch(["x", "y", "z"], 3)
+    assert sorted(str(got.get(timeout=5)) for _ in range(3)) == ["x", "y", "z"]
+
+
+def test_a_getter_that_times_out_after_its_wakeup_passes_it_on() -> None:
+    inbox = Inbox(maxsize=10, max_bytes=1000)
+    got: eventlet.queue.Queue[object] = eventlet.queue.Queue()
+    first = eventlet.spawn(inbox.get)
+    eventlet.spawn_n(lambda: got.put(inbox.get(timeout=5)))
+    eventlet.sleep(0.01)
+    inbox.put_now("only")  # wakes the first getter...
+    first.kill()  # ...which leaves before it runs
+    assert got.get(timeout=5) == "only"
+
+
+def test_put_now_borrows_a_slot_and_gives_it_back() -> None:
+    inbox = Inbox(maxsize=2, max_bytes=1000)
+    inbox.put_batch([1, 2], 2)
+    for event in ("e1", "e2", "e3"):
+        inbox.put_now(event)  # never waits
+    assert inbox.qsize() == 5
+    assert inbox.maxsize == 2
+    assert [inbox.get_nowait() for _ in range(5)] == [1, 2, "e1", "e2", "e3"]
+    putter = eventlet.spawn(inbox.put_batch, [3, 4, 5], 3)
+    eventlet.sleep(0.01)
+    assert inbox.qsize() == 2  # the bound is what it was
+    assert [inbox.get(timeout=1) for _ in range(3)] == [3, 4, 5]
+    putter.wait()
+
+
+def test_get_timeouts_and_put_timeouts() -> None:
+    inbox = Inbox(maxsize=1, max_bytes=1000)
+    with pytest.raises(queue.Empty):
+        inbox.get(timeout=0.01)
+    with pytest.raises(queue.Empty):
+        inbox.get_nowait()
+    inbox.put("a")
+    with pytest.raises(queue.Full):
+        inbox.put("b", timeout=0.01)
+    with pytest.raises(queue.Full):
+        inbox.put_nowait("b")
+    assert inbox.get_nowait() == "a"
+
+
+def test_bounds_below_one_are_refused() -> None:
+    with pytest.raises(ValueError, match="maxsize"):
+        Inbox(0, 10)
+    with pytest.raises(ValueError, match="max_queue_bytes"):
+        Inbox(10, 0)

@@ -1,0 +1,101 @@
+"""Sending through the outbox: what send() returning means, flush(), close(drain=...)."""
+
+from __future__ import annotations
+
+import socket
+
+import eventlet
+import eventlet.queue
+import pytest
+
+import greenclient
+
+from .helpers import RawServer
+
+MiB = 1024 * 1024
+
+
+class Reader:
+    """Reads a connection after ``delay`` seconds; collects the frames."""
+
+    def __init__(self, delay: float = 0.0):
+        self.delay = delay
+        self.frames: eventlet.queue.Queue[bytes] = eventlet.queue.Queue()
+
+    def __call__(self, sock: socket.socket) -> None:
+        eventlet.sleep(self.delay)
+        buffer = b""
+        while True:
+            data = sock.recv(1 << 20)
+            if not data:
+                return
+            *frames, buffer = (buffer + data).split(b"~")
+            for frame in frames:
+                self.frames.put(frame)
+
+
+def test_flush_waits_until_the_frames_reach_the_kernel() -> None:
+    reader = Reader(delay=0.5)
+    with RawServer(reader) as raw:
+        client = greenclient.connect("127.0.0.1", raw.port)
+        client.send("x" * (8 * MiB))
+        with pytest.raises(greenclient.SendTimeout):
+            client.flush(timeout=0.05)  # the server does not read yet
+        client.flush(timeout=30)
+        assert client.stats.messages_sent == 1
+        assert len(reader.frames.get(timeout=10)) == 8 * MiB + 2
+        client.close()
+
+
+def test_close_with_drain_writes_what_was_queued() -> None:
+    reader = Reader()
+    with RawServer(reader) as raw:
+        client = greenclient.connect("127.0.0.1", raw.port)
+        for i in range(100):
+            client.send({"i": i})
+        client.close(drain=True, timeout=10)
+        assert [reader.frames.get(timeout=5) for _ in range(100)] == [
+            b'{"i":%d}' % i for i in range(100)
+        ]
+    assert client.stats.frames_unsent == 0
+
+
+def test_close_without_drain_drops_unstarted_frames_and_counts_them() -> None:
+    reader = Reader()
+    with RawServer(reader) as raw:
+        client = greenclient.connect("127.0.0.1", raw.port)
+        for i in range(100):
+            client.send({"i": i})  # queued; the writer has not run yet
+        client.close()
+        eventlet.sleep(0.1)
+        assert reader.frames.qsize() == 0
+    assert client.stats.frames_unsent == 100
+    assert client.stats.messages_sent == 0
+
+
+def test_leaving_a_with_block_drains() -> None:
+    reader = Reader()
+    with RawServer(reader) as raw:
+        with greenclient.connect("127.0.0.1", raw.port) as client:
+            client.send({"last": "words"})
+        assert reader.frames.get(timeout=5) == b'{"last":"words"}'
+
+
+def test_send_timeout_bounds_the_wait_for_room() -> None:
+    reader = Reader(delay=30)
+    with RawServer(reader) as raw:
+        client = greenclient.connect(
+            "127.0.0.1", raw.port, send_timeout=0.1, send_buffer_size=1024
+        )
+        client.send("x" * (8 * MiB))  # fills the buffer and the socket's
+        with pytest.raises(greenclient.SendTimeout, match="room"):
+            client.send({"small": 1})
+        client.close()
+
+
+def test_flush_without_a_connection_raises() -> None:
+    with RawServer() as raw:
+        client = greenclient.connect("127.0.0.1", raw.port)
+        client.close()
+    with pytest.raises(greenclient.ConnectionClosed):
+        client.flush()

@@ -1,0 +1,41 @@
+"""connect() is typed as precisely as GreenClient(...): mypy rejects a misspelt option."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+mypy_api = pytest.importorskip("mypy.api")
+
+SNIPPET = """
+import greenclient
+
+good = greenclient.connect("localhost", 8000, maxsize=10, reconnect=True)
+misspelt = greenclient.connect("localhost", 8000, max_size=10)
+wrong_type = greenclient.connect("localhost", 8000, maxsize="10")
+"""
+
+
+def test_mypy_rejects_a_misspelt_or_mistyped_option(tmp_path: Path) -> None:
+    path = tmp_path / "snippet.py"
+    path.write_text(textwrap.dedent(SNIPPET))
+    stdout, stderr, status = mypy_api.run(
+        [
+            str(path),
+            "--strict",
+            "--ignore-missing-imports",
+            "--no-incremental",
+            "--config-file",
+            "",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ]
+    )
+    errors = [line for line in stdout.splitlines() if ": error:" in line]
+    assert status == 1, stdout + stderr
+    assert len(errors) == 2, stdout
+    assert "snippet.py:5:" in errors[0]
+    assert '"max_size"' in errors[0]
+    assert "snippet.py:6:" in errors[1]
