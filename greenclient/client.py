@@ -547,6 +547,8 @@ class GreenClient:
         clock = time.monotonic
         queue = self.queue
         for piece in pieces:
+            if self._closing:  # close() came while a callback of ours ran
+                raise StopGreenThread
             started = clock()
             waits = queue.waits
             rejected = protocol.rejected

@@ -108,7 +108,14 @@ def linked_paths(path: Path) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "document", ["README.rst", "tests/scala/README.rst", "scripts/README.rst", "CHANGELOG.rst"]
+    "document",
+    [
+        "README.rst",
+        "tests/scala/README.rst",
+        "scripts/README.rst",
+        "CHANGELOG.rst",
+        "greenclient/RELIABILITY.rst",
+    ],
 )
 def test_every_linked_repository_file_exists(document: str) -> None:
     path = ROOT / document
