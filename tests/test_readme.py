@@ -136,7 +136,12 @@ def test_long_guides_live_next_to_what_they_describe() -> None:
     assert "scripts/README.rst <scripts/README.rst>" in text
     assert "class FrameBuffer" not in text  # the Scala guide's code is in its own file
     assert "class FrameBuffer" in (ROOT / "tests" / "scala" / "README.rst").read_text("utf-8")
-    assert len(text.splitlines()) < 520
+    # Long listings belong to the guides: no block of code or output over 30 lines here,
+    # and the whole stays well below the 720 lines that once kept readers from the reference.
+    blocks = re.findall(r"(?:::|\.\. code-block:: \w+)\n\n((?:    .*\n|\n)+)", text)
+    longest = max(len(block.strip("\n").splitlines()) for block in blocks)
+    assert longest <= 30
+    assert len(text.splitlines()) < 650
 
 
 def test_options_table_has_a_row_for_every_option() -> None:
