@@ -93,16 +93,18 @@ def test_ci_installs_what_it_runs() -> None:
     assert run - installed == set(), "CI runs modules it does not install"
 
 
-def test_interop_tests_skip_cleanly_without_scala_and_ncat() -> None:
-    """What a packager without Scala or ncat sees: skips that say why, no failure."""
+def test_interop_tests_skip_cleanly_without_their_tools() -> None:
+    """What a packager without Scala, ncat, Maven or Chromium sees: skips saying why."""
     env = {k: v for k, v in os.environ.items() if k != "GREENCLIENT_REQUIRE_TOOLS"}
-    env["PATH"] = str(Path(sys.executable).parent)  # python, but neither scala nor ncat
+    env["PATH"] = str(Path(sys.executable).parent)  # python, and none of those tools
     argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rs", "-q"]
-    argv += ["-m", "scala or ncat", "tests/test_scala.py", "tests/test_ncat.py"]
+    argv += ["-m", "scala or ncat or pekko", "tests/test_scala.py", "tests/test_ncat.py"]
+    argv += ["tests/test_web_relay.py"]
     proc = subprocess.run(argv, capture_output=True, timeout=120, cwd=ROOT, env=env, check=False)
     out = proc.stdout.decode("utf-8", "replace")
     assert proc.returncode == 0, out[-3000:]
     assert " failed" not in out
-    assert " passed" not in out
-    assert "is not installed (Debian: apt-get install scala)" in out
-    assert "is not installed (Debian: apt-get install ncat)" in out
+    assert " error" not in out
+    assert " skipped" in out
+    for package in ("scala", "ncat", "maven"):
+        assert f"is not installed (Debian: apt-get install {package})" in out
