@@ -109,6 +109,12 @@ def delimiter(text: str) -> str:
     if not text:
         raise argparse.ArgumentTypeError("the delimiter must not be empty")
     try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not valid UTF-8 text (the terminal's encoding?)"
+        ) from None
+    try:
         protocol = MessageProtocol(delimiter=text)
         for message in _PROBES:
             protocol.encode(message)

@@ -75,6 +75,7 @@ BAD_DEMO_OPTIONS = [
     (["--delimiter", ""], "must not be empty"),
     (["--delimiter", "}"], "cannot delimit JSON"),
     (["--delimiter", "1"], "cannot delimit JSON"),
+    (["--delimiter", "\udcff"], "not valid UTF-8"),  # the byte 0xff, as argv decodes it
     (["--rate", "0"], "greater than 0"),
     (["--rate", "-3"], "greater than 0"),
     (["--rate", "nan"], "greater than 0"),
