@@ -36,7 +36,7 @@ import logging
 import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Generic, overload
 
 import eventlet
 import eventlet.event
@@ -66,12 +66,24 @@ from .framing import (
     LengthPrefixFramer,
 )
 from .inbox import Inbox
+from .messaging import DEFAULT_REQUEST_TIMEOUT, Messaging
 from .outbox import Outbox, OutboxEnded, StopGreenThread
 from .protocol import MessageProtocol
+from .routing import DEFAULT_CORRELATION_FIELD, DEFAULT_TYPE_FIELD, TypedCodec, dict_field
 from .transport import Transport, open_connection
 
 if TYPE_CHECKING:
-    from typing_extensions import TypedDict, Unpack
+    from typing_extensions import TypedDict, TypeVar, Unpack
+
+    #: The type of the messages a client hands out: Any, unless its codec is a
+    #: ``TypedCodec[M]`` (such as ``MsgspecCodec[M]``).
+    M = TypeVar("M", default=Any)
+else:
+    from typing import TypeVar
+
+    M = TypeVar("M")  # a TypeVar default needs Python 3.13 at run time
+
+_T = TypeVar("_T")
 
 __all__ = [
     "DEFAULT_MAXSIZE",
@@ -204,7 +216,7 @@ def _min_frame_bytes(framer: Framer) -> int:
     return 2
 
 
-class GreenClient:
+class GreenClient(Generic[M]):
     """A connection to a message server, read by a listener green thread.
 
     Args:
@@ -258,11 +270,44 @@ class GreenClient:
             ``host``).
         yield_every: the listener lets other green threads run after each read
             and after every few milliseconds of work; kept for tests, leave it True.
+        correlation_field: the field ``request()`` adds to carry a request's
+            correlation id, and in which the reply carries it back (default
+            ``"_correlation_id"``).
+        type_field: the field whose value selects the handler registered with
+            ``on("...")`` (default ``"type"``).
+        concurrency: how many handlers (``on()``) may run at once (default 1:
+            one at a time, in arrival order).
+
+    The client is generic over the type of its messages: ``GreenClient[Any]``
+    with the JSON codec, ``GreenClient[Chat | Move]`` with a
+    ``MsgspecCodec[Chat | Move]``, so that ``get()``, iteration, ``request()``
+    and handlers registered with ``on("...")`` are typed.
 
     Raises:
         ValueError: ``maxsize``, ``max_queue_bytes``, ``send_buffer_size`` or
-            ``recv_size`` is below 1; a framing, codec or delimiter is invalid.
+            ``recv_size`` is below 1; a framing, codec or delimiter is invalid;
+            ``concurrency`` is below 1.
     """
+
+    @overload
+    def __init__(
+        self: GreenClient[M],
+        host: str = ...,
+        port: int = ...,
+        *,
+        codec: TypedCodec[M],
+        **options: Unpack[_Options],
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: GreenClient[Any],
+        host: str = ...,
+        port: int = ...,
+        *,
+        codec: CodecName | Codec = ...,
+        **options: Unpack[_Options],
+    ) -> None: ...
 
     def __init__(
         self,
@@ -289,6 +334,9 @@ class GreenClient:
         ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
         yield_every: bool = True,
+        correlation_field: str = DEFAULT_CORRELATION_FIELD,
+        type_field: str = DEFAULT_TYPE_FIELD,
+        concurrency: int = 1,
     ):
         if maxsize < 1:
             raise ValueError("maxsize must be at least 1 (eventlet's Queue(0) is a channel)")
@@ -296,6 +344,8 @@ class GreenClient:
             raise ValueError("recv_size must be at least 1")
         if send_buffer_size < 1:
             raise ValueError("send_buffer_size must be at least 1")
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         self.host = host
         self.port = port
         self.protocol = MessageProtocol(
@@ -339,6 +389,12 @@ class GreenClient:
         # what senders wait on while there is no usable connection.
         self._next: eventlet.event.Event = eventlet.event.Event()
         self.close_reason: BaseException | None = None
+        self._correlation_field = correlation_field
+        self._type_field = type_field
+        self._concurrency = concurrency
+        # Made by the first request() or on(): until then every message goes to
+        # the queue without being looked at.
+        self._messaging: Messaging | None = None
 
     @property
     def reconnect_delays(self) -> list[float]:
@@ -594,7 +650,19 @@ class GreenClient:
             pos = end
 
     def _deliver(self, messages: list[Any], nbytes: int) -> None:
-        """Put decoded messages on the queue (waits while it is full): the one place that does."""
+        """Put decoded messages on the queue (waits while it is full): the one place that does.
+
+        Once the application made a request or registered a handler, replies
+        and handled messages leave here instead (they count as received too).
+        """
+        messaging = self._messaging
+        if messaging is not None:
+            count = len(messages)
+            self.stats.messages_received += count
+            messages = messaging.route(messages)  # may wait for room among the handlers
+            if messages:
+                self.queue.put_batch(messages, nbytes * len(messages) // count)
+            return
         self.queue.put_batch(messages, nbytes)
         self.stats.messages_received += len(messages)
 
@@ -665,11 +733,15 @@ class GreenClient:
                 if isinstance(item, ProtocolError):
                     self._report(item)
                 else:
-                    self.queue.put_now(item)
                     self.stats.messages_received += 1
+                    if self._messaging is None or self._messaging.route([item]):
+                        self.queue.put_now(item)
             if self._on_error is self._default_on_error:
                 self._default_on_error.flush()
             will_reconnect = self._backoff is not None and not self._closing
+            if self._messaging is not None:
+                # Requests waiting for a reply fail now, not at their timeout.
+                self._messaging.connection_ended(reason)
             self.stats.disconnects += 1
             self._put_event(Disconnected(reason, will_reconnect))
             self._callback(self._on_disconnect, self, reason)
@@ -677,7 +749,12 @@ class GreenClient:
             self._busy = False
 
     def _put_event(self, event: Connected | Disconnected) -> None:
-        """Put a connection event on the queue (events=True) without ever waiting."""
+        """Put a connection event on the queue (events=True) without ever waiting.
+
+        An event with a handler (``on(Connected)``) goes to the handler instead.
+        """
+        if self._messaging is not None and self._messaging.event(event):
+            return
         if self._events:
             self.queue.put_now(event)
 
@@ -720,6 +797,8 @@ class GreenClient:
         # END is always on the queue once the client is closed, so get() and
         # iteration need no check of their own.
         self.queue.put_now(END)
+        if self._messaging is not None:
+            self._messaging.close(self.close_reason)
 
     # -- the application's side ---------------------------------------------------
 
@@ -808,7 +887,100 @@ class GreenClient:
             raise ConnectionClosed("no connection to flush", self.close_reason)
         conn.outbox.flush(timeout)
 
-    def get(self, timeout: float | None = None) -> Any:
+    # -- request/reply and handlers -------------------------------------------------
+
+    def _get_messaging(self) -> Messaging:
+        messaging = self._messaging
+        if messaging is None:
+            codec = self.protocol.codec
+            messaging = self._messaging = Messaging(
+                self.send,
+                self.stats,
+                correlation_field=self._correlation_field,
+                type_field=self._type_field,
+                read_field=getattr(codec, "read_field", dict_field),
+                with_field=getattr(codec, "with_field", None),
+                concurrency=self._concurrency,
+            )
+            if self.state is ConnectionState.CLOSED:
+                messaging.close(self.close_reason)
+        return messaging
+
+    def request(self, message: Any, timeout: float | None = DEFAULT_REQUEST_TIMEOUT) -> M:
+        """Send ``message`` with a new correlation id; return the reply that carries it.
+
+        The id (this client's random prefix and a counter) is added to a copy
+        of ``message`` under ``correlation_field``; the server answers with a
+        message that carries the same id in the same field. That reply is
+        returned here and reaches neither the queue nor a handler. Any number
+        of green threads may have requests in flight at once.
+
+        Args:
+            message: a dict (or, with a typed codec, a Struct).
+            timeout: seconds to wait for the reply, counted from the call
+                (``send()`` waiting for a connection or for room included);
+                None: until the reply comes or the connection ends.
+
+        Returns:
+            The reply, as the codec decoded it.
+
+        Raises:
+            RequestTimeout: no reply within ``timeout``; a reply that comes later
+                is counted in ``stats.late_replies`` and dropped.
+            ConnectionClosed: the client is closed, or the connection ended
+                before the reply came (raised at once, not at the timeout).
+            EncodeError: the message cannot be encoded or carry an id; nothing
+                was sent.
+            SendTimeout: no connection, or no room, within ``send_timeout``.
+            ValueError: ``timeout`` is negative.
+        """
+        reply: M = self._get_messaging().request(message, timeout)
+        return reply
+
+    @overload
+    def on(self, key: type[_T]) -> Callable[[Callable[[_T], Any]], Callable[[_T], Any]]: ...
+
+    @overload
+    def on(self, key: str) -> Callable[[Callable[[M], Any]], Callable[[M], Any]]: ...
+
+    def on(self, key: str | type) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
+        """Register the decorated function as the handler of ``key``.
+
+        Args:
+            key: a value of the type field (``"chat"``); ``"*"`` for every
+                message no other handler takes; a message class (typed codecs:
+                that Struct and its subclasses); or :class:`Connected` /
+                :class:`Disconnected` for connection events.
+
+        A message a handler takes does not go to the queue; the others do.
+        Handlers run in a green thread of their own (not the listener's, so they
+        may call ``request()``), one at a time in arrival order, or up to
+        ``concurrency`` at once. An exception in a handler is logged and counted
+        in ``stats.handler_errors``; the next message is handled as usual.
+
+        Raises:
+            ValueError: ``key`` already has a handler.
+            TypeError: ``key`` is neither a ``str`` nor a class.
+        """
+        messaging = self._get_messaging()
+
+        def register(handler: Callable[[Any], Any]) -> Callable[[Any], Any]:
+            messaging.on(key, handler)
+            return handler
+
+        return register
+
+    def join_handlers(self, timeout: float | None = None) -> bool:
+        """Wait until every message handed to a handler so far has been handled.
+
+        Returns:
+            True when no handler is left to run; False after ``timeout`` seconds.
+        """
+        if self._messaging is None:
+            return True
+        return self._messaging.dispatcher.join(timeout)
+
+    def get(self, timeout: float | None = None) -> M:
         """Return the next message, blocking only the calling green thread.
 
         Args:
@@ -825,9 +997,10 @@ class GreenClient:
         if item is END:
             queue.put_now(END)  # for the next consumer
             raise ConnectionClosed(reason=self.close_reason)
-        return item
+        message: M = item
+        return message
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[M]:
         """Yield every message until the connection is over."""
         queue = self.queue
         get = queue.get
@@ -884,7 +1057,7 @@ class GreenClient:
         """True once the connection is over for good."""
         return self.state is ConnectionState.CLOSED
 
-    def __enter__(self) -> GreenClient:
+    def __enter__(self) -> GreenClient[M]:
         if self.state is ConnectionState.NEW:
             self.connect()
         return self
@@ -899,12 +1072,11 @@ class GreenClient:
 
 if TYPE_CHECKING:
 
-    class ClientOptions(TypedDict, total=False):
-        """The keyword options of :class:`GreenClient`, for typing ``connect(**options)``."""
+    class _Options(TypedDict, total=False):
+        """The keyword options of :class:`GreenClient` but ``codec``."""
 
         delimiter: str | bytes
         framing: FramingName | Framer
-        codec: CodecName | Codec
         max_frame_size: int
         maxsize: int
         max_queue_bytes: int
@@ -922,11 +1094,37 @@ if TYPE_CHECKING:
         ssl_context: ssl.SSLContext | None
         server_hostname: str | None
         yield_every: bool
+        correlation_field: str
+        type_field: str
+        concurrency: int
+
+    class ClientOptions(_Options, total=False):
+        """The keyword options of :class:`GreenClient`, for typing ``connect(**options)``."""
+
+        codec: CodecName | Codec
 
 
+@overload
 def connect(
-    host: str = "localhost", port: int = 8000, **options: Unpack[ClientOptions]
-) -> GreenClient:
+    host: str = ...,
+    port: int = ...,
+    *,
+    codec: TypedCodec[M],
+    **options: Unpack[_Options],
+) -> GreenClient[M]: ...
+
+
+@overload
+def connect(
+    host: str = ...,
+    port: int = ...,
+    *,
+    codec: CodecName | Codec = ...,
+    **options: Unpack[_Options],
+) -> GreenClient[Any]: ...
+
+
+def connect(host: str = "localhost", port: int = 8000, **options: Any) -> GreenClient[Any]:
     """Return a connected :class:`GreenClient`; use it in ``with`` to close it on exit.
 
     Takes the same keyword options as :class:`GreenClient` (type checkers know

@@ -128,6 +128,10 @@ class Stats:
     frames_unsent: int = 0
     #: lines the default on_error log left out (rate limit)
     log_lines_suppressed: int = 0
+    #: replies that came after their request timed out or failed (dropped)
+    late_replies: int = 0
+    #: handlers (``on()``) that raised
+    handler_errors: int = 0
     errors_by_kind: dict[str, int] = field(default_factory=dict)
 
     def count_error(self, error: ProtocolError) -> None:

@@ -16,6 +16,9 @@ import pytest
 import greenclient  # noqa: F401  (must precede everything that makes sockets or locks)
 from greenclient.server import ReferenceServer
 
+# The test kit's fixtures (greenserver), as an application's test suite gets them.
+pytest_plugins = ["greenclient.testing"]
+
 
 @pytest.fixture
 def server() -> Iterator[ReferenceServer]:

@@ -25,6 +25,7 @@ MODULES = [
     "routing",
     "messaging",
     "typed",
+    "testing",
 ]
 
 

@@ -1,0 +1,140 @@
+"""The test kit: ScriptedServer's steps, its failure reports, and the greenserver fixture."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import greenclient
+from greenclient.testing import ScriptedServer, ScriptFailed, matches
+
+from .helpers import wait_until
+from .scala_server import ROOT
+
+
+def test_matches() -> None:
+    assert matches({"type": "chat", "user": "ana"}, {"type": "chat"})
+    assert not matches({"type": "move"}, {"type": "chat"})
+    assert not matches({"user": "ana"}, {"type": "chat"})
+    assert matches({"a": {"b": 1, "c": 2}}, {"a": {"b": 1}})
+    assert not matches({"a": {"b": 2}}, {"a": {"b": 1}})
+    assert not matches(["type", "chat"], {"type": "chat"})
+    assert matches({"n": 5}, lambda m: m["n"] > 3)
+    assert matches("anything", None)
+    assert matches([1, 2], [1, 2])
+    assert not matches([1, 2], [2, 1])
+
+
+def test_every_step_against_a_real_client(greenserver: ScriptedServer) -> None:
+    greenserver.expect({"type": "hello"}).send({"type": "welcome"})
+    greenserver.expect({"type": "ask"}).reply({"type": "answer", "n": 42})
+    greenserver.send_raw(b'{"partial":').send_raw(b' "yes"}~').close()
+    greenserver.expect({"type": "hello", "again": True}).reset()
+    policy = greenclient.ReconnectPolicy(initial_delay=0.01)
+    with greenclient.connect(greenserver.host, greenserver.port, reconnect=policy) as client:
+        client.send({"type": "hello"})
+        assert client.get(timeout=10) == {"type": "welcome"}
+        reply = client.request({"type": "ask"}, timeout=10)
+        assert reply == {"type": "answer", "n": 42, "_correlation_id": reply["_correlation_id"]}
+        assert client.get(timeout=10) == {"partial": "yes"}
+        # The close: the client reconnects; then it says hello again and is reset.
+        assert wait_until(lambda: client.stats.reconnects == 1, 10)
+        client.send({"type": "hello", "again": True})
+        greenserver.wait()
+    assert greenserver.connections >= 2
+    assert greenserver.received[0] == {"type": "hello"}
+
+
+def test_expect_close(greenserver: ScriptedServer) -> None:
+    greenserver.expect({"type": "bye"}).expect_close()
+    with greenclient.connect(greenserver.host, greenserver.port) as client:
+        client.send({"type": "bye"})
+    greenserver.wait()
+
+
+def failing(script: Any, drive: Any, timeout: float = 0.5) -> str:
+    """Play ``script`` against a client that ``drive`` drives; return the failure's text."""
+    with ScriptedServer(timeout=timeout) as server:
+        script(server)
+        with greenclient.connect(server.host, server.port) as client:
+            drive(client)
+            with pytest.raises(ScriptFailed) as info:
+                server.wait()
+    server.check()  # reported once only
+    return str(info.value)
+
+
+def test_a_message_that_does_not_match_is_reported_with_the_script() -> None:
+    text = failing(
+        lambda s: s.expect({"type": "join"}).send({"ok": 1}),
+        lambda c: c.send({"type": "leave"}),
+    )
+    assert "step 1 failed: expect({'type': 'join'}): received {'type': 'leave'}" in text
+    assert "[failed] expect({'type': 'join'}) -> send({'ok': 1})" in text
+
+
+def test_a_message_that_never_comes_is_a_timeout() -> None:
+    text = failing(lambda s: s.expect({"type": "join"}), lambda c: None, timeout=0.2)
+    assert "no message within 0.2 s" in text
+
+
+def test_a_client_that_leaves_early_is_reported() -> None:
+    text = failing(lambda s: s.expect({"type": "join"}), lambda c: c.close())
+    assert "the client disconnected instead" in text
+
+
+def test_a_frame_that_is_not_json_is_reported() -> None:
+    def drive(client: greenclient.GreenClient) -> None:
+        client.protocol.codec = greenclient.TextCodec()
+        client.send("not json")
+
+    text = failing(lambda s: s.expect({"type": "join"}), drive)
+    assert "not JSON" in text
+
+
+def test_reply_needs_a_correlation_id() -> None:
+    text = failing(lambda s: s.expect().reply(), lambda c: c.send({"plain": True}))
+    assert "has no '_correlation_id'" in text
+
+
+def test_a_script_left_unfinished_fails_the_test_at_teardown(tmp_path: Path) -> None:
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["greenclient.testing"]\n')
+    (tmp_path / "test_inner.py").write_text(
+        textwrap.dedent(
+            """
+            import greenclient
+
+            def test_forgets_a_step(greenserver):
+                greenserver.expect({"type": "hello"}).expect({"type": "never"})
+                with greenclient.connect(greenserver.host, greenserver.port) as client:
+                    client.send({"type": "hello"})
+                    greenserver.timeout = 0.2
+
+            def test_fails_by_itself(greenserver):
+                greenserver.expect({"type": "never"})
+                assert False, "the test's own failure"
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert "1 failed, 1 passed" in out, out
+    assert "1 error" in out, out
+    assert "ERROR at teardown of test_forgets_a_step" in out, out
+    assert "expect({'type': 'never'})" in out, out
+    assert "the test's own failure" in out, out
+    assert "ERROR at teardown of test_fails_by_itself" not in out, out
