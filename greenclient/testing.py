@@ -311,6 +311,8 @@ class ScriptedServer:
                 self._played += 1
         except _StepFailed as exc:
             self._fail(f"step {self._played + 1} failed: {exc}")
+        except Exception as exc:
+            self._fail(f"step {self._played + 1} failed: {exc!r}")
 
     def _play_step(self, step: _Step) -> None:
         server = self._server

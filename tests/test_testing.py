@@ -138,3 +138,8 @@ def test_a_script_left_unfinished_fails_the_test_at_teardown(tmp_path: Path) -> 
     assert "expect({'type': 'never'})" in out, out
     assert "the test's own failure" in out, out
     assert "ERROR at teardown of test_fails_by_itself" not in out, out
+
+
+def test_a_step_that_raises_is_reported() -> None:
+    text = failing(lambda s: s.send({"not json": object()}), lambda c: None)
+    assert "step 1 failed: EncodeError" in text
