@@ -116,7 +116,11 @@ class Dispatcher:
         if self._unfinished == 0:
             self._idle = eventlet.event.Event()
         self._unfinished += 1
-        self._backlog.put((handler, item))
+        try:
+            self._backlog.put((handler, item))
+        except BaseException:  # the listener was stopped while it waited for room
+            self._finished_one()
+            raise
 
     def put_now(self, handler: Callable[[Any], Any], item: Any) -> None:
         """Queue ``handler(item)`` without waiting: a full backlog lends a slot for it.
@@ -161,9 +165,12 @@ class Dispatcher:
             logger.exception("greenclient: handler %r raised on %r", handler, _short(item))
         finally:
             self.handled += 1
-            self._unfinished -= 1
-            if self._unfinished == 0:
-                self._idle.send(None)
+            self._finished_one()
+
+    def _finished_one(self) -> None:
+        self._unfinished -= 1
+        if self._unfinished == 0:
+            self._idle.send(None)
 
     def stop(self) -> None:
         """Run what is already in the backlog, then end the dispatcher. Idempotent.

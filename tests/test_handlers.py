@@ -244,3 +244,19 @@ def test_dispatcher_lends_event_slots_and_gives_them_back() -> None:
     assert done == [0, 1, 2, 3, 4, 5]
     assert dispatcher._backlog.maxsize == 2
     dispatcher.stop()
+
+
+def test_a_put_interrupted_while_waiting_for_room_leaves_no_count_behind() -> None:
+    dispatcher = Dispatcher(backlog=1)
+    gate = eventlet.event.Event()
+    dispatcher.put(lambda item: gate.wait(), 0)
+    eventlet.sleep(0)  # the dispatcher takes it and waits on the gate
+    dispatcher.put(lambda item: None, 1)  # fills the backlog
+    blocked = eventlet.spawn(dispatcher.put, lambda item: None, 2)
+    eventlet.sleep(0)
+    assert dispatcher.running == 3
+    blocked.kill()
+    assert dispatcher.running == 2
+    gate.send(None)
+    assert dispatcher.join(10)
+    dispatcher.stop()
