@@ -313,20 +313,37 @@ class Router(Generic[W, H]):
         take = self.pending.take
         field = self.correlation_field
         read = self._read_field
+        plain = read is dict_field  # dicts: read the field inline
         check_replies = self.requests_made
         handlers = self.handlers if self.handlers else None
+        find = handlers.find if handlers is not None else None
+        # The common case, inline: dict messages and handlers by type value only.
+        by_type, catch_all, type_field = (
+            (handlers._by_type, handlers._catch_all, handlers.type_field)
+            if handlers is not None and plain and not handlers._by_class
+            else (None, None, "")
+        )
         for message in messages:
             if errors and isinstance(message, ProtocolError):
                 keep(message)
                 continue
             if check_replies:
-                ours, waiter = take(read(message, field))
-                if ours:
-                    if waiter is not None:
-                        self._reply(waiter, message)
-                    continue
-            if handlers is not None:
-                handler = handlers.find(message)
+                if plain:
+                    cid = message.get(field) if type(message) is dict else None
+                else:
+                    cid = read(message, field)
+                if cid is not None:
+                    ours, waiter = take(cid)
+                    if ours:
+                        if waiter is not None:
+                            self._reply(waiter, message)
+                        continue
+            if find is not None:
+                if by_type is not None:
+                    kind = message.get(type_field) if type(message) is dict else None
+                    handler = by_type.get(kind, catch_all) if type(kind) is str else catch_all
+                else:
+                    handler = find(message)
                 if handler is not None:
                     self._dispatch(handler, message)
                     continue
