@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 PROG = "benchmark.py"
 #: Modules of the bench extra the run needs (matplotlib only for plots).
-NEEDED = ("pyperf", "orjson")
+NEEDED = ("pyperf", "orjson", "msgspec")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -23,7 +23,7 @@ SCRIPT = SCRIPTS / "benchmark.py"
 
 # The smoke run takes about a minute on 2 busy cores; this only bounds a run gone wrong.
 SMOKE_TIMEOUT = 600
-BENCH_EXTRA = ("pyperf", "orjson", "matplotlib")
+BENCH_EXTRA = ("pyperf", "orjson", "matplotlib", "msgspec")
 
 
 def _run(args: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -309,3 +309,23 @@ def test_smoke_writes_the_table_summary_and_plots(
     assert "goals met" in summary
     for name in ("one_connection", "many_connections", "fairness"):
         assert (out / f"{name}.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n"), name
+
+
+def test_smoke_request_reply_and_typed_decoding(
+    smoke: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    raw = _document(smoke)["raw"]
+    for run in raw["requests"]["runs"]:
+        assert set(run) == {"1", "10", "100"}
+        for threads, result in run.items():
+            _assert_all_in_order(result)
+            assert result["threads"] == int(threads)
+            assert result["sent"] == raw["requests"]["requests"]
+            assert 0 < result["p50"] <= result["p99"]
+            assert result["late_replies"] == 0
+    for run in raw["typed"]["runs"]:
+        assert set(run) == {"json", "orjson", "msgspec"}
+        for result in run.values():
+            _assert_all_in_order(result)
+            assert result["sent"] == raw["typed"]["messages"]
+            assert result["decode_errors"] == 0

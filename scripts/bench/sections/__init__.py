@@ -10,7 +10,15 @@ Nothing in a section module may import eventlet or greenclient at module level
 from __future__ import annotations
 
 from bench.api import Section
-from bench.sections import fairness, framing, many, memory, one_connection
+from bench.sections import (
+    fairness,
+    framing,
+    many,
+    memory,
+    one_connection,
+    requests,
+    typed,
+)
 
 __all__ = ["SECTIONS"]
 
@@ -22,5 +30,7 @@ SECTIONS: dict[str, Section] = {
         many.SECTION,
         fairness.SECTION,
         memory.SECTION,
+        requests.SECTION,
+        typed.SECTION,
     )
 }
