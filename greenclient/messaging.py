@@ -11,8 +11,8 @@ Invariants:
   end of the connection), the waiter is removed before ``request()`` returns
   or raises.
 * When a connection ends, every waiting request is woken at once with
-  ``ConnectionClosed``, in the listener, before anything else is reported.
-
+  ``ConnectionClosed``, by the listener, before the end is reported
+  (``on_disconnect``, ``Disconnected``).
 * One green thread, the *dispatcher*, takes handled messages and connection
   events from a bounded backlog in arrival order and runs their handlers: one
   at a time by default, or up to ``concurrency`` at once in a ``GreenPool``.
