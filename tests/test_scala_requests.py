@@ -1,7 +1,8 @@
-"""request() against the Scala server (and the reference server run the same way).
+"""request() against the Scala servers (scala.actors, Pekko) and the reference server.
 
-Both answer an object with a ``_correlation_id`` by writing
-``{"type": "reply", "_correlation_id": id, "echo": request}`` to every client.
+Each answers an object with a ``_correlation_id`` by writing
+``{"type": "reply", "_correlation_id": id, "echo": request}`` to every client
+(``tests/test_scala.py`` checks that wire contract; here ``request()`` relies on it).
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import pytest
 import greenclient
 
 from .scala_server import ServerProcess
-from .test_scala import KINDS, scala_command, start_server
+from .test_scala import FRAMING_KINDS, pekko_command, scala_command, start_server
 
-__all__ = ["scala_command"]  # a fixture, used by start_server
+__all__ = ["pekko_command", "scala_command"]  # fixtures, used by start_server
 
 
-@pytest.fixture(scope="module", params=KINDS)
+@pytest.fixture(scope="module", params=FRAMING_KINDS)
 def peer(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
     server = start_server(request, request.param)
     try:
