@@ -127,7 +127,13 @@ def test_a_script_left_unfinished_fails_the_test_at_teardown(tmp_path: Path) -> 
         text=True,
         timeout=120,
         cwd=tmp_path,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        # Only the plugin under test: third-party plugins installed here (hypothesis,
+        # which loads trio) could import a socket library after the monkey patching.
+        env={
+            "PYTHONPATH": str(ROOT),
+            "PATH": "/usr/bin:/bin",
+            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+        },
         check=False,
     )
     out = done.stdout + done.stderr
