@@ -6,6 +6,8 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from greenclient.errors import DecodeError, EncodeError, FrameTooLarge
 from greenclient.protocol import MessageProtocol
@@ -172,3 +174,87 @@ def test_plain_struct_type_and_non_strict_mode() -> None:
     assert loose.decode(b'{"type":"move","player":"p","x":"3","y":1}') == Move("p", 3, 1)
     with pytest.raises(TypeError):
         MsgspecCodec(object())
+
+
+# -- the decode-bound path: one call for the frames of a read ---------------------
+
+FRAMES = [
+    b'{"type":"chat","user":"ana","text":"ol\xc3\xa1"}',
+    b'{"type":"move","player":"bob","x":3,"y":-1}',
+    b' {"type":"score","points":2.5} ',
+    b'{"type":"reply","_correlation_id":"p.1","echo":{"a":[1,{"b":null}]}}',
+    b'{"type":"move","player":"bob","x":"3","y":1}',  # does not validate
+    b'{"type":"dance"}',  # no such tag
+    b'{"type":"chat",',  # invalid JSON
+    b'"a string"',
+    b"12",
+    b"[1,2]",
+    b"   ",
+    b'{"type":"chat","user":"\\u0000","text":"x"}',  # the batch marker's text
+    b'{"type":"chat","user":"a","text":"b"},{"type":"chat","user":"c","text":"d"}',
+    b'{"type":"chat","user":"a","text":"b"}]',
+    b'[{"type":"chat","user":"a","text":"b"}',
+    b'"\\u0000"',
+    b"\xff\xfe",
+    b"NaN",
+    b'{"type":"score","points":1e999}',
+    b'{"type":"reply","_correlation_id":"x","echo":{"a":' + b"[" * 3000 + b"]" * 3000 + b"}}",
+]
+
+
+def same(a: list[Any], b: list[Any]) -> bool:
+    """Equal results: the same messages, and errors of the same kind and text in the same places."""
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b, strict=True):
+        if isinstance(x, Exception) or isinstance(y, Exception):
+            if type(x) is not type(y) or str(x) != str(y) or x.frame != y.frame:
+                return False
+        elif x != y:
+            return False
+    return True
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(FRAMES), max_size=12), st.sampled_from([b"~", b"\r\n", b"~~"]))
+def test_decode_run_gives_what_frame_by_frame_gives(frames: list[bytes], delimiter: bytes) -> None:
+    frames = [f for f in frames if delimiter not in f]
+    c = codec()
+    run = delimiter.join(frames)
+    got, errors = c.decode_run(run, delimiter)
+    want, want_errors = c.decode_counted([f for f in frames if f])
+    assert same(got, want), (frames, got, want)
+    assert errors == want_errors == sum(isinstance(x, DecodeError) for x in want)
+    assert same(c.decode_frames([f for f in frames if f]), want)
+
+
+def test_decode_run_takes_the_one_call_path_for_valid_frames() -> None:
+    c = codec()
+    calls = 0
+    decode_many = c._decode_many
+    assert decode_many is not None
+
+    def counting(data: bytes) -> list[Any]:
+        nonlocal calls
+        calls += 1
+        return decode_many(data)
+
+    c._decode_many = counting
+    run = b"~".join(FRAMES[:4] * 50)
+    got, errors = c.decode_run(run, b"~")
+    assert calls == 1
+    assert errors == 0
+    assert len(got) == 200
+    assert got[:2] == [Chat("ana", "olá"), Move("bob", 3, -1)]
+
+
+def test_through_the_protocol_in_any_chunking() -> None:
+    stream = b"~".join(FRAMES[:8]) + b"~"
+    whole = MessageProtocol(codec=codec()).receive_data(stream)
+    for size in (1, 7, 64, len(stream)):
+        protocol = MessageProtocol(codec=codec())
+        out: list[Any] = []
+        for i in range(0, len(stream), size):
+            out += protocol.receive_data(stream[i : i + size])
+        assert same(out, whole)
+    assert sum(isinstance(x, DecodeError) for x in whole) == 4
