@@ -45,7 +45,8 @@ def test_mypy_rejects_a_misspelt_or_mistyped_option(tmp_path: Path) -> None:
     )
     errors = [line for line in result.stdout.splitlines() if ": error:" in line]
     assert result.returncode == 1, result.stdout + result.stderr
-    assert len(errors) == 2, result.stdout
+    # connect() is overloaded (typed codecs): mypy may report a bad call once per overload.
+    lines = sorted({error.split("snippet.py:")[1].split(":")[0] for error in errors})
+    assert lines == ["5", "6"], result.stdout
     assert "snippet.py:5:" in errors[0]
     assert '"max_size"' in errors[0]
-    assert "snippet.py:6:" in errors[1]
