@@ -18,7 +18,10 @@ policies; :mod:`~greenclient.transport` (opening, error mapping),
 writer) and :mod:`~greenclient.client` (lifecycle, runner, API) hold everything
 eventlet-specific;
 :mod:`~greenclient.errors` is the exception tree; :mod:`~greenclient.server` is
-the reference server; :mod:`~greenclient.demo` the demo program.
+the reference server; :mod:`~greenclient.demo` the demo program. Above the queue:
+:mod:`~greenclient.routing` (no I/O) and :mod:`~greenclient.messaging` carry
+request/reply and handlers, :mod:`~greenclient.typed` the msgspec codec (``typed``
+extra), :mod:`~greenclient.testing` the test kit for applications.
 """
 
 import warnings
