@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+import pytest
 
 import greenclient
 from greenclient.testing import ScriptedServer
@@ -67,6 +68,7 @@ def test_typed_client_types_at_run_time(greenserver: ScriptedServer) -> None:
 
 
 def test_mypy_rejects_a_wrong_message_type(tmp_path: Path) -> None:
+    pytest.importorskip("mypy")  # the dev extra
     snippet = tmp_path / "snippet.py"
     snippet.write_text(
         textwrap.dedent(
