@@ -7,6 +7,7 @@ matplotlib (the bench extra) is needed for the plots only.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -97,34 +98,25 @@ def render(doc: dict[str, Any]) -> str:
 
 
 def readme_summary(doc: dict[str, Any], table_path: str) -> str:
-    """The README's benchmark summary (reStructuredText), made from the goals."""
+    """The README's short benchmark summary (reStructuredText), made from the goals."""
     goals = doc["goals"]
-    met = sum(1 for g in goals if g["met"])
-    lines = [
-        f"{doc['mode'].capitalize()} run of {doc['started_utc'][:10]} ({doc['duration']:.0f} s) on "
-        f"{machine_line(doc['machine'])}. The machine is shared and was busy: "
-        "absolute figures move from run to run, the ratios much less (each is computed "
-        "between variants measured side by side). The full table is "
-        f"``{table_path}``.",
-        "",
-        f"{met} of {len(goals)} goals met:",
-        "",
-    ]
-    rows = []
-    for goal in goals:
-        status = {True: "met", False: "**missed**", None: "n/a"}[goal["met"]]
-        rows.append([goal["text"], goal["shown"], goal["target"], status])
-    headers = ["goal", "measured", "target", ""]
-    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(4)]
-    rule = "  ".join("=" * w for w in widths)
-    lines.append(rule)
-    lines.append("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    lines.append(rule)
-    for row in rows:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-    lines.append(rule)
-    if not all(g["at_goal_size"] for g in goals):
-        lines += ["", "Some goals were measured below the sizes they name: run the full mode."]
+    met = [g for g in goals if g["met"]]
+    missed = [g for g in goals if g["met"] is False]
+    paragraph = (
+        f"{doc['mode'].capitalize()} run of {doc['started_utc'][:10]} "
+        f"({doc['duration'] / 60:.0f} minutes) on {machine_line(doc['machine'])}. "
+        "The machine is shared and was busy: absolute figures move from run to run, the "
+        "ratios much less (each is computed between variants measured side by side). "
+        f"{len(met)} of {len(goals)} goals met"
+        + (", all at the sizes they name." if all(g["at_goal_size"] for g in goals) else ".")
+    )
+    lines = [textwrap.fill(paragraph, 88)]
+    if missed:
+        lines += ["", "Missed:", ""]
+        for goal in missed:
+            item = f"* {goal['text']}: {goal['shown']} (target {goal['target']})"
+            lines.append(textwrap.fill(item, 88, subsequent_indent="  "))
+    lines += ["", f"Every goal and figure: ``{table_path}``."]
     return "\n".join(lines) + "\n"
 
 
