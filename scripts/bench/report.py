@@ -116,6 +116,9 @@ def readme_summary(doc: dict[str, Any], table_path: str) -> str:
         for goal in missed:
             item = f"* {goal['text']}: {goal['shown']} (target {goal['target']})"
             lines.append(textwrap.fill(item, 88, subsequent_indent="  "))
+    if doc["failures"]:
+        failures = "; ".join(doc["failures"])
+        lines += ["", textwrap.fill(f"Failures in this run: {failures}.", 88)]
     lines += ["", f"Every goal and figure: ``{table_path}``."]
     return "\n".join(lines) + "\n"
 
