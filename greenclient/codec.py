@@ -192,12 +192,15 @@ _WHITESPACE_BYTES: Final = frozenset(b" \t\r\n")
 _ONE_BYTE_VALUES: Final = frozenset(b"0123456789 \t\r\n")
 
 
-@lru_cache(maxsize=256)
-def _cheap_reject_message(first: int, alone: bool) -> str:
+@lru_cache(maxsize=512)
+def _cheap_reject_reason(first: int, alone: bool) -> tuple[str, ValueError]:
+    """The message of a frame rejected without parsing, and a cause shared by all such frames."""
     char = chr(first) if first < 0x80 else f"\\x{first:02x}"
     if alone:
-        return f"invalid JSON: {char!r} alone is not a JSON value"
-    return f"invalid JSON: a JSON value cannot start with {char!r}"
+        message = f"invalid JSON: {char!r} alone is not a JSON value"
+    else:
+        message = f"invalid JSON: a JSON value cannot start with {char!r}"
+    return message, ValueError(message)
 
 
 def _cheap_reject(frame: bytes, append: Callable[[Any], None]) -> bool:
@@ -206,6 +209,8 @@ def _cheap_reject(frame: bytes, append: Callable[[Any], None]) -> bool:
     Called for frames shorter than two bytes or whose first byte starts no JSON
     value. Appends a ``DecodeError`` and returns True when the frame is surely
     invalid; returns False (appending nothing) when the parser must decide.
+    The error's ``__cause__`` is a ``ValueError`` shared by the frames rejected
+    for the same reason (no parser ran, and a flood must stay cheap).
     """
     if not frame:
         return False  # empty: blank, skipped by the parser's path
@@ -215,9 +220,9 @@ def _cheap_reject(frame: bytes, append: Callable[[Any], None]) -> bool:
         return False
     if not frame.isascii():
         return False  # invalid UTF-8 is reported as such: let the full path tell
-    message = _cheap_reject_message(first, alone)
+    message, cause = _cheap_reject_reason(first, alone)
     error = DecodeError(message, frame)
-    error.__cause__ = ValueError(message)
+    error.__cause__ = cause
     append(error)
     return True
 
