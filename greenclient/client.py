@@ -112,11 +112,11 @@ DEFAULT_MAX_QUEUE_BYTES: Final = 4 * 1024 * 1024
 DEFAULT_SEND_BUFFER_SIZE: Final = 1024 * 1024
 DEFAULT_RECV_SIZE: Final = 64 * 1024
 #: How long the runner works before it lets other green threads run.
-YIELD_BUDGET: Final = 0.004
+YIELD_BUDGET: Final = 0.002
 #: How long one call into the protocol should take. The runner hands it at most
 #: as many frames as its estimate of the cost per frame allows (FRAMES_PER_SLICE
 #: at most, MIN_FRAMES_PER_SLICE at least), then checks its time budget.
-SLICE_BUDGET: Final = 0.002
+SLICE_BUDGET: Final = 0.001
 FRAMES_PER_SLICE: Final = 1024
 MIN_FRAMES_PER_SLICE: Final = 16
 #: The first estimate of the cost of a frame (pessimistic: a rejected one).
