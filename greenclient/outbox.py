@@ -23,6 +23,7 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections import deque
 from collections.abc import Callable
 
@@ -38,6 +39,8 @@ from .events import Stats
 from .transport import Transport
 
 __all__ = ["Outbox", "OutboxEnded", "StopGreenThread"]
+
+logger = logging.getLogger("greenclient")
 
 _ENDED_FIRST = "the connection ended before its frames were written"
 
@@ -203,12 +206,20 @@ class Outbox:
                 stats.messages_sent += len(frames)
                 stats.bytes_sent += len(data)
                 self._wake_after_write()
-        except ConnectionLost as exc:
-            if not self.ended:
-                self.end(exc)
-                self.on_failure(exc)
         except StopGreenThread:
             pass
+        except ConnectionLost as exc:
+            self._fail(exc)
+        except Exception as exc:  # a bug: still end the connection, and say why
+            logger.exception("greenclient: writer failed")
+            lost = ConnectionLost(f"the writer failed: {exc!r}")
+            lost.__cause__ = exc
+            self._fail(lost)
+
+    def _fail(self, error: ConnectionLost) -> None:
+        if not self.ended:
+            self.end(error)
+            self.on_failure(error)
 
     def _wake_after_write(self) -> None:
         hub = eventlet.hubs.get_hub()
