@@ -591,15 +591,25 @@ class GreenClient(Generic[M]):
         worked YIELD_BUDGET seconds without yielding.
         """
         protocol = self.protocol
-        receive = protocol.receive_data
         delimiter = self._delimiter
         limit = self._frames_per_slice
-        if len(data) <= limit * self._min_frame or (
-            delimiter is not None and data.count(delimiter) <= limit
-        ):
+        if len(data) <= limit * self._min_frame:
+            # Too short to hold more than a slice: no slicing, no timing (the
+            # common case with many connections: small reads, one per message).
+            rejected = protocol.rejected
+            frame_bytes = protocol.frame_bytes
+            items = protocol.receive_data(data)
+            if items:
+                if protocol.rejected == rejected:  # only messages: no per-item check
+                    self._deliver(items, protocol.frame_bytes - frame_bytes)
+                else:
+                    self._deliver_mixed(items, protocol.frame_bytes - frame_bytes)
+            return last_yield
+        if delimiter is not None and data.count(delimiter) <= limit:
             pieces: Iterable[bytes] = (data,)
         else:
             pieces = self._slices(data, limit)
+        receive = protocol.receive_data
         clock = time.monotonic
         queue = self.queue
         for piece in pieces:
