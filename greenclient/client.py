@@ -338,6 +338,11 @@ class GreenClient(Generic[M]):
         type_field: str = DEFAULT_TYPE_FIELD,
         concurrency: int = 1,
     ):
+        if isinstance(port, bool) or not isinstance(port, int):
+            raise TypeError(f"port must be an int, not {type(port).__name__}")
+        if not 1 <= port <= 65535:
+            # The C library would wrap 65536 and up to another port without a word.
+            raise ValueError(f"port must be from 1 to 65535, not {port}")
         if maxsize < 1:
             raise ValueError("maxsize must be at least 1 (eventlet's Queue(0) is a channel)")
         if recv_size < 1:
@@ -380,6 +385,11 @@ class GreenClient(Generic[M]):
         self._frame_cost = INITIAL_FRAME_COST
         self._frames_per_slice = int(SLICE_BUDGET / INITIAL_FRAME_COST)
         self._conn: _Connection | None = None
+        # Frames that send() accepted and that ended with their connection unwritten
+        # (or in a write that failed): all of them, and the count flush() has reported.
+        self._frames_lost = 0
+        self._frames_lost_reported = 0
+        self._frames_lost_reason: BaseException | None = None
         self._runner: greenlet.greenlet | None = None
         self._busy = False  # the runner is in an application callback or ending a connection
         self._closing = False
@@ -732,8 +742,13 @@ class GreenClient(Generic[M]):
         try:
             if reason is None and conn.ending is not None:
                 reason = conn.ending
-            conn.outbox.end(reason)
-            self.stats.frames_unsent += conn.outbox.dropped
+            outbox = conn.outbox
+            outbox.end(reason)
+            self.stats.frames_unsent += outbox.dropped
+            self.stats.frames_failed += outbox.failed
+            if (outbox.dropped or outbox.failed) and not outbox.lost_reported:
+                self._frames_lost += outbox.dropped + outbox.failed
+                self._frames_lost_reason = reason
             if not conn.ready.ready():
                 conn.ready.send(False)
             if self._conn is conn:
@@ -887,15 +902,36 @@ class GreenClient(Generic[M]):
         The kernel may still hold it: that is not an acknowledgement from the
         server.
 
+        Frames lost with an earlier connection count too: if any frame that
+        ``send()`` accepted since the previous ``flush()`` ended with its
+        connection unwritten (``stats.frames_unsent``) or in a write that failed
+        (``stats.frames_failed``), this raises, once, even after a reconnection.
+
         Raises:
-            ConnectionClosed: there is no connection, or it ended before those
-                frames were all written (``reason`` says why).
+            ConnectionClosed: there is no connection, or frames sent since the
+                previous ``flush()`` ended with their connection before they were
+                all written (``reason`` says why).
             SendTimeout: not done within ``timeout`` seconds; the frames stay queued.
         """
+        lost = self._frames_lost - self._frames_lost_reported
+        if lost:
+            self._frames_lost_reported = self._frames_lost
+            raise ConnectionClosed(
+                f"{lost} frame(s) sent since the last flush() were not written:"
+                " their connection ended first",
+                self._frames_lost_reason,
+            )
         conn = self._conn
         if conn is None:
             raise ConnectionClosed("no connection to flush", self.close_reason)
-        conn.outbox.flush(timeout)
+        try:
+            conn.outbox.flush(timeout)
+        except ConnectionClosed:
+            # Reported here, whether or not the end of the connection has been
+            # counted yet: the next flush() must not report these frames again.
+            conn.outbox.lost_reported = True
+            self._frames_lost_reported = self._frames_lost
+            raise
 
     # -- request/reply and handlers -------------------------------------------------
 

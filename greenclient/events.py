@@ -126,6 +126,8 @@ class Stats:
     callback_errors: int = 0
     #: frames queued by send() and dropped, unstarted, with their connection
     frames_unsent: int = 0
+    #: frames of a write that failed when the connection broke (part may have left)
+    frames_failed: int = 0
     #: lines the default on_error log left out (rate limit)
     log_lines_suppressed: int = 0
     #: replies that came after their request timed out or failed (dropped)

@@ -70,8 +70,10 @@ class Outbox:
         "_writer_waiter",
         "dropped",
         "ended",
+        "failed",
         "frames",
         "limit",
+        "lost_reported",
         "on_failure",
         "queued",
         "reason",
@@ -100,6 +102,8 @@ class Outbox:
         self.ended = False
         self.reason: BaseException | None = None
         self.dropped = 0  #: frames dropped unstarted by end()
+        self.failed = 0  #: frames of the write that failed (they may have left in part)
+        self.lost_reported = False  #: a flush() has told the application of this end
         self.writer: greenlet.greenlet | None = None
         self._writer_waiter: Waiter | None = None  # set while the writer waits for frames
         self._room_waiters: deque[Waiter] = deque()
@@ -200,7 +204,11 @@ class Outbox:
                 frames = self.frames
                 self.frames = []
                 data = frames[0] if len(frames) == 1 else b"".join(frames)
-                transport.sendall(data)
+                try:
+                    transport.sendall(data)
+                except BaseException:
+                    self.failed = len(frames)
+                    raise
                 self.size -= len(data)
                 self.written += len(frames)
                 stats.messages_sent += len(frames)

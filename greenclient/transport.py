@@ -108,8 +108,14 @@ def open_connection(
         if keepalive is not None:
             _set_keepalive(sock, keepalive)
         if ssl_context is not None:
+            # suppress_ragged_eofs=False: a reset, or an end without TLS's
+            # close_notify, raises SSLEOFError instead of passing for a clean end
+            # of stream (eventlet's green SSL recv turns a reset into b"").
             sock = ssl_context.wrap_socket(
-                sock, server_hostname=server_hostname or host, do_handshake_on_connect=False
+                sock,
+                server_hostname=server_hostname or host,
+                do_handshake_on_connect=False,
+                suppress_ragged_eofs=False,
             )
             sock.do_handshake()
         sock.settimeout(None)

@@ -450,3 +450,107 @@ def test_invalid_host_name_is_a_final_connect_error(host: str) -> None:
     with pytest.raises(greenclient.ConnectError, match="invalid host name") as info:
         greenclient.connect(host, 1, reconnect=greenclient.ReconnectPolicy(retry_initial=True))
     assert not info.value.retryable
+
+
+# -- how a connection ends: reset or clean close, TCP and TLS ---------------------------
+
+
+def test_a_reset_is_reported_as_connection_lost(tls: Tls | None) -> None:
+    def half_then_reset(sock: socket.socket) -> None:
+        sock.sendall(b'{"a":1}~{"b":')
+        eventlet.sleep(0.2)
+        reset(sock)
+
+    errors: list[greenclient.ProtocolError] = []
+    reasons: list[BaseException | None] = []
+    with serve(half_then_reset, tls) as (raw, options):
+        client = greenclient.connect(
+            "127.0.0.1",
+            raw.port,
+            on_error=errors.append,
+            on_disconnect=lambda c, r: reasons.append(r),
+            **options,
+        )
+        assert client.get(timeout=5) == {"a": 1}
+        with pytest.raises(greenclient.ConnectionClosed) as info:
+            client.get(timeout=5)
+        client.close()
+    assert len(reasons) == 1
+    assert isinstance(reasons[0], ConnectionLost), reasons
+    assert info.value.reason is reasons[0]
+    assert [type(e) for e in errors] == [greenclient.PartialFrame]
+
+
+def test_a_clean_tls_close_is_a_clean_end(ca: trustme.CA) -> None:
+    def then_close_notify(sock: socket.socket) -> None:
+        sock.sendall(b'{"a":1}~')
+        assert isinstance(sock, ssl.SSLSocket)
+        with contextlib.suppress(OSError, ValueError):
+            sock.unwrap()  # TLS close_notify, then the FIN
+
+    reasons: list[BaseException | None] = []
+    with serve(then_close_notify, Tls(ca)) as (raw, options):
+        client = greenclient.connect(
+            "127.0.0.1", raw.port, on_disconnect=lambda c, r: reasons.append(r), **options
+        )
+        assert client.get(timeout=5) == {"a": 1}
+        with pytest.raises(greenclient.ConnectionClosed) as info:
+            client.get(timeout=5)
+    assert reasons == [None]
+    assert info.value.reason is None
+
+
+# -- flush() across connections ---------------------------------------------------------
+
+
+def test_flush_reports_frames_lost_with_an_earlier_connection(tls: Tls | None) -> None:
+    connections = 0
+    second = eventlet.queue.Queue()
+
+    def never_read_then_reset(sock: socket.socket) -> None:
+        nonlocal connections
+        connections += 1
+        if connections == 1:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            eventlet.sleep(1.0)  # reads nothing while the client sends
+            reset(sock)
+        else:
+            data = b""
+            deadline = time.monotonic() + 10
+            while b"~" not in data and time.monotonic() < deadline:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            second.put(data)
+            eventlet.sleep(10)
+
+    frame = {"pad": "x" * 200_000}
+    with serve(never_read_then_reset, tls) as (raw, options):
+        client = greenclient.connect(
+            "127.0.0.1",
+            raw.port,
+            reconnect=FAST,
+            send_buffer_size=64 * MiB,
+            events=True,
+            **options,
+        )
+        assert isinstance(client.get(timeout=5), greenclient.Connected)
+        for _ in range(40):
+            client.send(frame)  # queued: the server reads none of it
+        assert isinstance(client.get(timeout=10), greenclient.Disconnected)
+        assert isinstance(client.get(timeout=10), greenclient.Connected)
+        with pytest.raises(greenclient.ConnectionClosed, match="not written"):
+            client.flush(5)
+        assert client.stats.frames_unsent + client.stats.frames_failed == 40
+        assert client.stats.messages_sent < 40
+        client.send({"after": 1})
+        client.flush(5)  # the loss was reported once; this frame went out
+        assert second.get(timeout=10) == b'{"after":1}~'
+        client.close()
+
+
+@pytest.mark.parametrize("port", [0, 65536, 65536 + 8000, -1])
+def test_a_port_out_of_range_is_refused(port: int) -> None:
+    with pytest.raises(ValueError, match="port"):
+        greenclient.GreenClient("127.0.0.1", port)
