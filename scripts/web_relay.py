@@ -18,6 +18,11 @@ Run from a checkout (needs the ``[web]`` extra)::
 """
 
 # isort: off
+import warnings
+
+# A command: eventlet's notice to developers is not for the relay's users.
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+
 import greenclient  # first: patches sockets, locks and threads before Flask makes any
 
 # isort: on
@@ -36,6 +41,7 @@ import eventlet.wsgi
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
+from greenclient import _cli
 from greenclient.server import ReferenceServer, sample_messages
 
 try:
@@ -188,20 +194,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--scala-host", help=f"Scala server host (default {DEFAULT_SCALA_HOST})")
     parser.add_argument(
-        "--scala-port", type=int, help=f"Scala server port (default {DEFAULT_SCALA_PORT})"
+        "--scala-port", type=_cli.port, help=f"Scala server port (default {DEFAULT_SCALA_PORT})"
     )
     parser.add_argument("--http-host", default="127.0.0.1", help="(default 127.0.0.1)")
-    parser.add_argument("--http-port", type=int, default=5000, help="0 picks a free port")
     parser.add_argument(
-        "--rate", type=float, default=1.0, help="sample messages a second (embedded server)"
+        "--http-port", type=_cli.port_or_zero, default=5000, help="0 picks a free port"
+    )
+    parser.add_argument(
+        "--rate",
+        type=_cli.positive_float,
+        default=1.0,
+        help="sample messages a second (embedded server)",
     )
     args = parser.parse_args(argv)
     if MISSING is not None:
         print(f"web_relay: {MISSING}; install the [web] extra: pip install -e '.[web]'",
               file=sys.stderr)
         return 1
-    if args.rate <= 0:
-        parser.error("--rate must be positive")
 
     explicit = args.scala_host is not None or args.scala_port is not None
     host = args.scala_host or DEFAULT_SCALA_HOST

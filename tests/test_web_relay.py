@@ -231,7 +231,10 @@ def test_chromium_shows_broadcasts_and_its_form_reaches_scala(
 @pytest.mark.parametrize(
     ("argv", "status", "says"),
     [
-        (["--http-port", "x"], 2, "invalid int value"),
+        (["--http-port", "x"], 2, "is not a port number"),
+        (["--http-port", "99999"], 2, "is not a port number"),
+        (["--scala-port", "0"], 2, "is not a port number"),
+        (["--rate", "0"], 2, "is not a number greater than 0"),
         (["--scala-host", "127.0.0.1", "--scala-port", "1"], 1, "web_relay: connection to"),
     ],
 )
@@ -250,6 +253,7 @@ def test_bad_options_and_an_unreachable_server_end_without_a_traceback(
     assert done.returncode == status
     assert says in done.stderr
     assert "Traceback" not in done.stderr
+    assert "Eventlet is deprecated" not in done.stderr
 
 
 def test_relay_reconnects_when_scala_restarts() -> None:
