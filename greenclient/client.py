@@ -385,6 +385,8 @@ class GreenClient(Generic[M]):
         self._frame_cost = INITIAL_FRAME_COST
         self._frames_per_slice = int(SLICE_BUDGET / INITIAL_FRAME_COST)
         self._conn: _Connection | None = None
+        # on_connect green threads still running after their connection ended.
+        self._stale_hellos: set[greenlet.greenlet] | None = None
         # Frames that send() accepted and that ended with their connection unwritten
         # (or in a write that failed): all of them, and the count flush() has reported.
         self._frames_lost = 0
@@ -552,7 +554,11 @@ class GreenClient(Generic[M]):
 
     def _hello(self, conn: _Connection) -> None:
         """Run on_connect in its own green thread, then let waiting senders go ahead."""
-        self._callback(self._on_connect, self)
+        try:
+            self._callback(self._on_connect, self)
+        finally:
+            if self._stale_hellos is not None:
+                self._stale_hellos.discard(eventlet.getcurrent())
         if conn is self._conn:
             self._make_ready(conn)
 
@@ -742,6 +748,13 @@ class GreenClient(Generic[M]):
         try:
             if reason is None and conn.ending is not None:
                 reason = conn.ending
+            hello = conn.hello
+            if hello is not None and not hello.dead:
+                # on_connect still runs: from now on its sends fail instead of
+                # going out on the next connection, ahead of or after its hello.
+                if self._stale_hellos is None:
+                    self._stale_hellos = set()
+                self._stale_hellos.add(hello)
             outbox = conn.outbox
             outbox.end(reason)
             self.stats.frames_unsent += outbox.dropped
@@ -851,9 +864,13 @@ class GreenClient(Generic[M]):
                 connection failed and that connection has not ended yet (after
                 its end, sends wait for a reconnection as during an outage); or
                 this is one of the runner's callbacks (``on_error``,
-                ``on_disconnect``) and there is no connection.
+                ``on_disconnect``) and there is no connection; or this is an
+                ``on_connect`` whose connection has ended (its sends never go out
+                on the next connection).
         """
         data = self.protocol.encode(message)
+        if self._stale_hellos and eventlet.getcurrent() in self._stale_hellos:
+            raise ConnectionClosed("on_connect's connection ended; it never sends on the next one")
         conn = self._conn
         if conn is not None and conn.ready_now:
             try:
@@ -870,6 +887,10 @@ class GreenClient(Generic[M]):
                 raise ConnectionClosed("send() on a closed client", self.close_reason)
             conn = self._conn
             current = eventlet.getcurrent()
+            if self._stale_hellos and current in self._stale_hellos:
+                raise ConnectionClosed(
+                    "on_connect's connection ended; it never sends on the next one"
+                )
             inside = current is self._runner or (conn is not None and current is conn.hello)
             usable = conn is not None and conn.ending is None and not conn.outbox.ended
             remaining = None if deadline is None else deadline - time.monotonic()

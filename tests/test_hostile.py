@@ -554,3 +554,50 @@ def test_flush_reports_frames_lost_with_an_earlier_connection(tls: Tls | None) -
 def test_a_port_out_of_range_is_refused(port: int) -> None:
     with pytest.raises(ValueError, match="port"):
         greenclient.GreenClient("127.0.0.1", port)
+
+
+def test_a_slow_on_connect_never_sends_on_the_next_connection() -> None:
+    connections = 0
+    received: eventlet.queue.Queue[bytes] = eventlet.queue.Queue()
+
+    def drop_first(sock: socket.socket) -> None:
+        nonlocal connections
+        connections += 1
+        if connections == 1:
+            eventlet.sleep(0.1)  # ends while the first on_connect still runs
+            sock.close()
+            return
+        data = b""
+        deadline = time.monotonic() + 10
+        while data.count(b"~") < 2 and time.monotonic() < deadline:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        received.put(data)
+        eventlet.sleep(10)
+
+    calls: list[int] = []
+    outcomes: list[tuple[int, str]] = []
+
+    def on_connect(client: greenclient.GreenClient) -> None:
+        calls.append(len(calls) + 1)
+        nth = calls[-1]
+        if nth == 1:
+            eventlet.sleep(0.6)
+        try:
+            client.send({"hello": nth})
+            outcomes.append((nth, "sent"))
+        except greenclient.ConnectionClosed:
+            outcomes.append((nth, "refused"))
+
+    with RawServer(drop_first) as raw:
+        client = greenclient.connect(
+            "127.0.0.1", raw.port, reconnect=FAST, on_connect=on_connect
+        )
+        assert wait_until(lambda: len(outcomes) == 2, 10), outcomes
+        client.send({"after": 1})
+        data = received.get(timeout=10)
+        client.close()
+    assert sorted(outcomes) == [(1, "refused"), (2, "sent")]
+    assert data == b'{"hello":2}~{"after":1}~'
