@@ -193,18 +193,47 @@ def describe_frame(error: ProtocolError) -> str:
 class _Connection:
     """One open connection: its transport, its outbox, and how it is ending."""
 
-    __slots__ = ("ending", "hello", "in_recv", "outbox", "ready", "ready_now", "transport")
+    __slots__ = (
+        "ending",
+        "hello",
+        "in_recv",
+        "outbox",
+        "ready",
+        "ready_done",
+        "ready_now",
+        "transport",
+    )
 
     def __init__(self, transport: Transport, outbox: Outbox):
         self.transport = transport
         self.outbox = outbox
-        # Fired True once sends may go ahead (on_connect done), False if it ends first.
-        self.ready: eventlet.event.Event = eventlet.event.Event()
+        # Fired True once sends may go ahead (on_connect done), False if it ends
+        # first. Made only when a sender has to wait for it (see ready_event()).
+        self.ready: eventlet.event.Event | None = None
+        self.ready_done = False  # decided: True (ready_now) or False (ended first)
         self.ready_now = False
         #: set (to the write's error) when the writer failed: deliver, then end
         self.ending: BaseException | None = None
         self.in_recv = False  # the runner waits in recv (only there may a failed write stop it)
         self.hello: greenlet.greenlet | None = None  # runs on_connect
+
+    def set_ready(self, value: bool) -> None:
+        """Decide, once, whether sends may go ahead (True) or the connection ended first."""
+        if self.ready_done:
+            return
+        self.ready_done = True
+        self.ready_now = value
+        if self.ready is not None:
+            self.ready.send(value)
+
+    def ready_event(self) -> eventlet.event.Event:
+        """The event fired once ``set_ready`` decides (already fired if it has)."""
+        event = self.ready
+        if event is None:
+            event = self.ready = eventlet.event.Event()
+            if self.ready_done:
+                event.send(self.ready_now)
+        return event
 
 
 def _min_frame_bytes(framer: Framer) -> int:
@@ -289,6 +318,52 @@ class GreenClient(Generic[M]):
             ``concurrency`` is below 1.
     """
 
+    # No __dict__: thousands of clients may share one process.
+    __slots__ = (
+        "__weakref__",
+        "_backoff",
+        "_busy",
+        "_closing",
+        "_concurrency",
+        "_conn",
+        "_connect_timeout",
+        "_correlation_field",
+        "_default_on_error",
+        "_delimiter",
+        "_events",
+        "_frame_cost",
+        "_frames_lost",
+        "_frames_lost_reason",
+        "_frames_lost_reported",
+        "_frames_per_slice",
+        "_keepalive",
+        "_messaging",
+        "_min_frame",
+        "_next",
+        "_on_connect",
+        "_on_disconnect",
+        "_on_error",
+        "_opened",
+        "_read_idle_timeout",
+        "_recv_size",
+        "_runner",
+        "_send_buffer_size",
+        "_send_timeout",
+        "_server_hostname",
+        "_ssl_context",
+        "_stale_hellos",
+        "_type_field",
+        "_yield",
+        "close_reason",
+        "host",
+        "policy",
+        "port",
+        "protocol",
+        "queue",
+        "state",
+        "stats",
+    )
+
     @overload
     def __init__(
         self: GreenClient[M],
@@ -363,8 +438,9 @@ class GreenClient(Generic[M]):
             ReconnectPolicy() if reconnect is True else (reconnect or None)
         )
         self._backoff = Backoff(self.policy) if self.policy is not None else None
-        self._default_on_error = _ErrorLog(f"{host}:{port}", self.stats)
-        self._on_error: Callable[[ProtocolError], Any] = on_error or self._default_on_error
+        # None: the default rate-limited log, made at the first rejected frame.
+        self._on_error: Callable[[ProtocolError], Any] | None = on_error or None
+        self._default_on_error: _ErrorLog | None = None
         self._on_connect = on_connect
         self._on_disconnect = on_disconnect
         self._events = events
@@ -397,9 +473,10 @@ class GreenClient(Generic[M]):
         self._closing = False
         # Fired once the first connection is open (True) or the client closed (False).
         self._opened: eventlet.event.Event = eventlet.event.Event()
-        # Fired, then replaced, whenever a connection opens or the client closes:
-        # what senders wait on while there is no usable connection.
-        self._next: eventlet.event.Event = eventlet.event.Event()
+        # Fired, then dropped, whenever a connection opens or the client closes:
+        # what senders wait on while there is no usable connection (made by the
+        # first such sender, see _next_event()).
+        self._next: eventlet.event.Event | None = None
         self.close_reason: BaseException | None = None
         self._correlation_field = correlation_field
         self._type_field = type_field
@@ -548,9 +625,7 @@ class GreenClient(Generic[M]):
         return reason
 
     def _make_ready(self, conn: _Connection) -> None:
-        if not conn.ready.ready():
-            conn.ready_now = True
-            conn.ready.send(True)
+        conn.set_ready(True)
 
     def _hello(self, conn: _Connection) -> None:
         """Run on_connect in its own green thread, then let waiting senders go ahead."""
@@ -731,8 +806,7 @@ class GreenClient(Generic[M]):
         if conn is None or conn.ending is not None:
             return
         conn.ending = error
-        if not conn.ready.ready():
-            conn.ready.send(False)
+        conn.set_ready(False)
         runner = self._runner
         if conn.in_recv and runner is not None and not runner.dead:
             eventlet.greenthread.kill(runner, StopGreenThread())
@@ -762,8 +836,7 @@ class GreenClient(Generic[M]):
             if (outbox.dropped or outbox.failed) and not outbox.lost_reported:
                 self._frames_lost += outbox.dropped + outbox.failed
                 self._frames_lost_reason = reason
-            if not conn.ready.ready():
-                conn.ready.send(False)
+            conn.set_ready(False)
             if self._conn is conn:
                 self._conn = None
             conn.transport.close()
@@ -774,7 +847,7 @@ class GreenClient(Generic[M]):
                     self.stats.messages_received += 1
                     if self._messaging is None or self._messaging.route([item]):
                         self.queue.put_now(item)
-            if self._on_error is self._default_on_error:
+            if self._default_on_error is not None:
                 self._default_on_error.flush()
             will_reconnect = self._backoff is not None and not self._closing
             if self._messaging is not None:
@@ -798,7 +871,13 @@ class GreenClient(Generic[M]):
 
     def _report(self, error: ProtocolError) -> None:
         self.stats.count_error(error)
-        self._callback(self._on_error, error)
+        on_error = self._on_error
+        if on_error is None:
+            on_error = self._default_on_error
+            if on_error is None:
+                peer = f"{self.host}:{self.port}"
+                on_error = self._default_on_error = _ErrorLog(peer, self.stats)
+        self._callback(on_error, error)
 
     def _callback(self, callback: Callable[..., Any] | None, *args: Any) -> None:
         """Run an application callback; in the runner, close() waits for it to return."""
@@ -819,8 +898,17 @@ class GreenClient(Generic[M]):
 
     def _wake_senders(self) -> None:
         """Wake every green thread waiting for a connection (it opened, or the client closed)."""
-        event, self._next = self._next, eventlet.event.Event()
-        event.send(True)
+        event = self._next
+        if event is not None:
+            self._next = None
+            event.send(True)
+
+    def _next_event(self) -> eventlet.event.Event:
+        """What a sender waits on while there is no usable connection."""
+        event = self._next
+        if event is None:
+            event = self._next = eventlet.event.Event()
+        return event
 
     def _finish(self, reason: BaseException | None) -> None:
         """Mark the client closed and wake every green thread waiting on it. Idempotent."""
@@ -914,7 +1002,7 @@ class GreenClient(Generic[M]):
                 raise ConnectionClosed("the connection broke while sending", conn.ending)
             if remaining is not None and remaining <= 0:
                 raise SendTimeout(f"no connection within send_timeout={self._send_timeout}s")
-            event = conn.ready if conn is not None and usable else self._next
+            event = conn.ready_event() if conn is not None and usable else self._next_event()
             event.wait(remaining)
 
     def flush(self, timeout: float | None = None) -> None:

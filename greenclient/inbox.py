@@ -34,6 +34,12 @@ from eventlet.queue import Waiter
 
 __all__ = ["Inbox"]
 
+# Shared by every Inbox until it first needs a deque of its own: an idle queue
+# (most of a process's connections) allocates none. Never mutated.
+_NO_ITEMS: deque[Any] = deque()
+_NO_COSTS: deque[int] = deque()
+_NO_WAITERS: deque[Waiter] = deque()
+
 
 class Inbox:
     """A FIFO of messages bounded by count and by bytes, for green threads.
@@ -46,6 +52,17 @@ class Inbox:
         ValueError: a bound is below 1.
     """
 
+    __slots__ = (
+        "_bytes",
+        "_costs",
+        "_getters",
+        "_items",
+        "_putters",
+        "max_bytes",
+        "maxsize",
+        "waits",
+    )
+
     def __init__(self, maxsize: int, max_bytes: int):
         if maxsize < 1:
             raise ValueError("maxsize must be at least 1")
@@ -53,11 +70,12 @@ class Inbox:
             raise ValueError("max_queue_bytes must be at least 1")
         self.maxsize = maxsize
         self.max_bytes = max_bytes
-        self._items: deque[Any] = deque()
-        self._costs: deque[int] = deque()  # bytes charged for each item, in step with _items
+        # The shared empty deques until the first put / wait (see _NO_ITEMS).
+        self._items = _NO_ITEMS
+        self._costs = _NO_COSTS  # bytes charged for each item, in step with _items
         self._bytes = 0
-        self._getters: deque[Waiter] = deque()
-        self._putters: deque[Waiter] = deque()
+        self._getters = _NO_WAITERS
+        self._putters = _NO_WAITERS
         #: How many times a put has had to wait for room (only ever grows).
         self.waits = 0
 
@@ -113,6 +131,8 @@ class Inbox:
             raise queue.Empty
         waiter = Waiter()
         getters = self._getters
+        if getters is _NO_WAITERS:
+            getters = self._getters = deque()
         timer = eventlet.timeout.Timeout(timeout) if timeout is not None else None
         try:
             while not self._items:
@@ -148,6 +168,8 @@ class Inbox:
             return
         per, extra = divmod(max(0, nbytes), count)
         start = 0
+        if self._items is _NO_ITEMS:
+            self._own_deques()
         queue_items = self._items
         while True:
             room = self.maxsize - len(queue_items)
@@ -168,6 +190,8 @@ class Inbox:
 
     def put_now(self, item: Any) -> None:
         """Put ``item`` at once, even on a full queue (its slot is given back when it is taken)."""
+        if self._items is _NO_ITEMS:
+            self._own_deques()
         self._items.append(item)
         self._costs.append(0)
         if self._getters:
@@ -190,12 +214,19 @@ class Inbox:
         """Put one item, or raise ``queue.Full``."""
         self.put(item, False)
 
+    def _own_deques(self) -> None:
+        """Give this queue deques of its own for items and costs (at its first put)."""
+        self._items = deque()
+        self._costs = deque()
+
     # -- waking -------------------------------------------------------------------
 
     def _wait_for_room(self, timeout: float | None) -> None:
         self.waits += 1
         waiter = Waiter()
         putters = self._putters
+        if putters is _NO_WAITERS:
+            putters = self._putters = deque()
         timer = eventlet.timeout.Timeout(timeout) if timeout is not None else None
         try:
             while self.full():

@@ -44,6 +44,11 @@ logger = logging.getLogger("greenclient")
 
 _ENDED_FIRST = "the connection ended before its frames were written"
 
+# Shared by every Outbox until a sender first waits: most outboxes never need
+# waiters of their own. Never mutated.
+_NO_ROOM_WAITERS: deque[Waiter] = deque()
+_NO_FLUSH_WAITERS: list[tuple[int, Waiter]] = []
+
 
 class StopGreenThread(greenlet.GreenletExit):  # type: ignore[misc]
     """Thrown into a green thread of greenclient's own to make it stop where it waits."""
@@ -106,8 +111,8 @@ class Outbox:
         self.lost_reported = False  #: a flush() has told the application of this end
         self.writer: greenlet.greenlet | None = None
         self._writer_waiter: Waiter | None = None  # set while the writer waits for frames
-        self._room_waiters: deque[Waiter] = deque()
-        self._flush_waiters: list[tuple[int, Waiter]] = []
+        self._room_waiters = _NO_ROOM_WAITERS
+        self._flush_waiters = _NO_FLUSH_WAITERS
 
     # -- the senders' side ----------------------------------------------------------
 
@@ -146,6 +151,8 @@ class Outbox:
             raise ConnectionClosed(_ENDED_FIRST, self.reason)
         waiter = Waiter()
         entry = (target, waiter)
+        if self._flush_waiters is _NO_FLUSH_WAITERS:
+            self._flush_waiters = []
         self._flush_waiters.append(entry)
         timer = eventlet.timeout.Timeout(timeout) if timeout is not None else None
         try:
@@ -165,6 +172,8 @@ class Outbox:
 
     def _wait_for_room(self, timeout: float | None) -> None:
         waiter = Waiter()
+        if self._room_waiters is _NO_ROOM_WAITERS:
+            self._room_waiters = deque()
         timer = eventlet.timeout.Timeout(timeout) if timeout is not None else None
         try:
             while self.size >= self.limit and not self.ended:

@@ -91,3 +91,26 @@ def test_bounds_below_one_are_refused() -> None:
         Inbox(0, 10)
     with pytest.raises(ValueError, match="max_queue_bytes"):
         Inbox(10, 0)
+
+
+def test_queues_that_start_idle_keep_their_items_and_waiters_apart() -> None:
+    # An idle queue allocates no deque of its own; once used, each has its own.
+    first = Inbox(maxsize=1, max_bytes=1000)
+    second = Inbox(maxsize=1, max_bytes=1000)
+    getter = eventlet.spawn(second.get, timeout=5)
+    eventlet.sleep(0.01)
+    first.put_batch(["a"], 1)
+    putter = eventlet.spawn(first.put, "b")
+    eventlet.sleep(0.01)
+    assert not getter.dead  # not woken by the other queue
+    assert not putter.dead
+    second.put_now("x")
+    third = Inbox(maxsize=1, max_bytes=1000)
+    assert (first.qsize(), second.qsize(), third.qsize()) == (1, 1, 0)
+    assert getter.wait() == "x"
+    third.put_batch(["y"], 1)
+    assert (first.qsize(), second.qsize(), third.qsize()) == (1, 0, 1)
+    assert first.get(timeout=1) == "a"
+    putter.wait()
+    assert first.get(timeout=1) == "b"
+    assert third.get(timeout=1) == "y"
