@@ -318,8 +318,11 @@ class GreenClient(Generic[M]):
             ``concurrency`` is below 1.
     """
 
-    # No __dict__: thousands of clients may share one process.
+    # Slots keep an idle client small (thousands may share one process); "__dict__"
+    # stays so that an application can still hang its own attributes on a client:
+    # the dict is made only then.
     __slots__ = (
+        "__dict__",
         "__weakref__",
         "_backoff",
         "_busy",

@@ -418,3 +418,9 @@ def test_keepalive_is_set_on_the_socket(server: ReferenceServer) -> None:
 def test_connect_twice_is_an_error(server: ReferenceServer) -> None:
     with connected(server) as client, pytest.raises(greenclient.GreenClientError):
         client.connect()
+
+
+def test_an_application_can_hang_its_own_attributes_on_a_client() -> None:
+    client = greenclient.GreenClient("127.0.0.1", 8000)
+    client.room = "lobby"  # type: ignore[attr-defined]
+    assert client.room == "lobby"  # type: ignore[attr-defined]
