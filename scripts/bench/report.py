@@ -135,6 +135,20 @@ def _pyplot() -> Any:
     return plt
 
 
+def _save(
+    plt: Any, fig: Any, ax: Any, path: Path, *, title: str, xlabel: str, ylabel: str | None = None
+) -> Path:
+    """Label the axes, title the plot, write it to ``path`` as PNG and free the figure."""
+    ax.set_xlabel(xlabel)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def bar_plot(
     path: Path, title: str, unit: str, bars: list[tuple[str, float, float, float]]
 ) -> Path:
@@ -146,12 +160,7 @@ def bar_plot(
     errors = [[b[1] - b[2] for b in bars], [b[3] - b[1] for b in bars]]
     ax.barh(labels, medians, xerr=errors, color="#4c72b0", capsize=3)
     ax.invert_yaxis()
-    ax.set_xlabel(unit)
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, ax, path, title=title, xlabel=unit)
 
 
 def series_plot(
@@ -172,14 +181,8 @@ def series_plot(
         ax.axhline(limit, color="#c44e52", linestyle=":", label=f"goal: {limit:g}")
         ax.set_yscale("symlog", linthresh=1.0)
         ax.set_ylim(bottom=0)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, ax, path, title=title, xlabel=xlabel, ylabel=ylabel)
 
 
 def xy_plot(
@@ -196,11 +199,5 @@ def xy_plot(
         ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, ax, path, title=title, xlabel=xlabel, ylabel=ylabel)
