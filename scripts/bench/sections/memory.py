@@ -85,6 +85,17 @@ def job_consumer(
 JOBS = {"consumer": Job(job_consumer, green=True)}
 
 
+def _consumer_runs(
+    ctx: Context, args: dict[str, Any], timeout: float, runs: int, label: str
+) -> list[dict[str, Any]]:
+    """Run the consumer job ``runs`` times, one process each, stepping the progress."""
+    results = []
+    for index in range(runs):
+        results.append(ctx.worker(NAME, "consumer", args, timeout))
+        ctx.step(f"memory: {label} {index + 1}/{runs}")
+    return results
+
+
 def run(ctx: Context) -> dict[str, Any]:
     sizes = SIZES[ctx.mode]
     runs = sizes["runs"]
@@ -93,38 +104,16 @@ def run(ctx: Context) -> dict[str, Any]:
     with ctx.server(
         ["blast", "--messages", str(sizes["slow"])], lifetime=60 + slow_timeout * runs
     ) as port:
-        results = []
-        for index in range(runs):
-            results.append(
-                ctx.worker(
-                    NAME,
-                    "consumer",
-                    {"port": port, "messages": sizes["slow"], "pause_every": 100, "pause": 0.001},
-                    slow_timeout,
-                )
-            )
-            ctx.step(f"memory: slow consumer {index + 1}/{runs}")
+        slow = {"port": port, "messages": sizes["slow"], "pause_every": 100, "pause": 0.001}
+        results = _consumer_runs(ctx, slow, slow_timeout, runs, "slow consumer")
         out["slow"] = {"messages": sizes["slow"], "runs": results}
     large_timeout = ctx.timeout(60 + sizes["large"] * sizes["frame"] / (5 * MIB) + sizes["pause"])
     with ctx.server(
         ["large", "--messages", str(sizes["large"]), "--frame-size", str(sizes["frame"])],
         lifetime=60 + large_timeout * runs,
     ) as port:
-        results = []
-        for index in range(runs):
-            results.append(
-                ctx.worker(
-                    NAME,
-                    "consumer",
-                    {
-                        "port": port,
-                        "messages": sizes["large"],
-                        "pause_after_first": sizes["pause"],
-                    },
-                    large_timeout,
-                )
-            )
-            ctx.step(f"memory: large frames {index + 1}/{runs}")
+        large = {"port": port, "messages": sizes["large"], "pause_after_first": sizes["pause"]}
+        results = _consumer_runs(ctx, large, large_timeout, runs, "large frames")
         out["large"] = {
             "messages": sizes["large"],
             "frame": sizes["frame"],
