@@ -20,7 +20,7 @@ import socket
 import statistics
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,30 @@ def _finish(
     result = common.report_seq(count * messages, received, out_of_order)
     result.update(n=count, readers_reported=len(tallies), peak_rss=common.peak_rss(), **extra)
     return result
+
+
+def _fan_out(
+    control: common.Control, n: int, messages: int, wait: Callable[[float], Any], timeout: float
+) -> dict[str, float | None]:
+    """Have the server send ``messages`` to each of the ``n`` connections; time until ``wait``.
+
+    ``wait(timeout)`` returns a true value once every reader is done. The fan-out time
+    is ``None`` when it timed out. The server is told to close every connection after.
+    """
+    control.ask(f"wait {n}", "ready")
+    cpu = common.cpu_seconds()
+    start = time.perf_counter()
+    server_seconds = float(control.ask(f"go {messages}", "sent").split()[1])
+    finished = wait(timeout)
+    fan_out_seconds = time.perf_counter() - start
+    fan_out_cpu = common.cpu_seconds() - cpu
+    control.ask("close", "closed")
+    control.close()
+    return {
+        "fan_out_seconds": fan_out_seconds if finished else None,
+        "server_send_seconds": server_seconds,
+        "fan_out_cpu_seconds": fan_out_cpu,
+    }
 
 
 def job_green(port: int, n: int, messages: int, timeout: float) -> dict[str, Any]:
@@ -90,15 +114,7 @@ def job_green(port: int, n: int, messages: int, timeout: float) -> dict[str, Any
     pool = eventlet.greenpool.GreenPool(n + 1)
     for client in clients:
         pool.spawn_n(consume, client)
-    control.ask(f"wait {n}", "ready")
-    cpu = common.cpu_seconds()
-    start = time.perf_counter()
-    server_seconds = float(control.ask(f"go {messages}", "sent").split()[1])
-    finished = all_done.wait(timeout)
-    fan_out_seconds = time.perf_counter() - start
-    fan_out_cpu = common.cpu_seconds() - cpu
-    control.ask("close", "closed")
-    control.close()
+    fan_out = _fan_out(control, n, messages, all_done.wait, timeout)
     for client in clients:
         client.close()
     pool.waitall()
@@ -108,9 +124,7 @@ def job_green(port: int, n: int, messages: int, timeout: float) -> dict[str, Any
         tallies,
         {
             "connect_seconds": connect_seconds,
-            "fan_out_seconds": fan_out_seconds if finished else None,
-            "server_send_seconds": server_seconds,
-            "fan_out_cpu_seconds": fan_out_cpu,
+            **fan_out,
             "rss_per_connection": (rss_connected - rss_before) / n,
         },
     )
@@ -173,15 +187,7 @@ def job_threads(port: int, n: int, messages: int, timeout: float) -> dict[str, A
     time.sleep(0.3)  # every reader parked in recv
     gc.collect()
     rss_connected = common.current_rss()
-    control.ask(f"wait {n}", "ready")
-    cpu = common.cpu_seconds()
-    start = time.perf_counter()
-    server_seconds = float(control.ask(f"go {messages}", "sent").split()[1])
-    finished = all_done.wait(timeout)
-    fan_out_seconds = time.perf_counter() - start
-    fan_out_cpu = common.cpu_seconds() - cpu
-    control.ask("close", "closed")
-    control.close()
+    fan_out = _fan_out(control, n, messages, all_done.wait, timeout)
     deadline = time.monotonic() + 30
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
@@ -193,9 +199,7 @@ def job_threads(port: int, n: int, messages: int, timeout: float) -> dict[str, A
         tallies,
         {
             "connect_seconds": connect_seconds,
-            "fan_out_seconds": fan_out_seconds if finished else None,
-            "server_send_seconds": server_seconds,
-            "fan_out_cpu_seconds": fan_out_cpu,
+            **fan_out,
             "rss_per_connection": (rss_connected - rss_before) / n,
         },
     )
