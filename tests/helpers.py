@@ -5,8 +5,11 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import eventlet
@@ -14,7 +17,7 @@ import eventlet.queue
 
 from greenclient.protocol import MessageProtocol
 
-__all__ = ["RawServer", "free_port", "receive", "reset", "wait_until"]
+__all__ = ["RawServer", "free_port", "receive", "reset", "run_mypy", "wait_until"]
 
 
 def receive(protocol: MessageProtocol, pieces: list[bytes], *, eof: bool = True) -> list[Any]:
@@ -25,6 +28,33 @@ def receive(protocol: MessageProtocol, pieces: list[bytes], *, eof: bool = True)
     if eof:
         out += protocol.receive_eof()
     return out
+
+
+def run_mypy(snippet: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """Run ``mypy --strict`` on ``snippet`` in a subprocess, with a cache beside it.
+
+    In a subprocess: mypy does not run inside a monkey-patched process on every hub.
+    """
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            str(snippet),
+            "--strict",
+            *options,
+            "--no-incremental",
+            "--config-file",
+            "",
+            "--cache-dir",
+            str(snippet.parent / "mypy-cache"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parent.parent,
+        check=False,
+    )
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, step: float = 0.005) -> bool:

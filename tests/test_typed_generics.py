@@ -6,8 +6,6 @@ a snippet and checks the types it reveals and the errors it reports.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -18,7 +16,7 @@ import greenclient
 from greenclient.testing import ScriptedServer
 from greenclient.typed import MsgspecCodec
 
-from .scala_server import ROOT
+from .helpers import run_mypy
 
 
 class Chat(msgspec.Struct, tag="chat", tag_field="type"):
@@ -78,26 +76,7 @@ def test_mypy_rejects_a_wrong_message_type(tmp_path: Path) -> None:
             """
         )
     )
-    # In a subprocess: mypy does not run inside a monkey-patched process on every hub.
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            str(snippet),
-            "--strict",
-            "--no-incremental",
-            "--config-file",
-            "",
-            "--cache-dir",
-            str(tmp_path / "cache"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-        check=False,
-    )
+    done = run_mypy(snippet)
     out = done.stdout
     assert 'Revealed type is "snippet.Chat"' in out, out
     assert out.count('Revealed type is "snippet.Chat"') == 3, out
