@@ -236,6 +236,16 @@ class _Connection:
         return event
 
 
+def _count(data: bytes, delimiter: bytes) -> int:
+    """``data.count(delimiter)``, faster.
+
+    ``bytes.count`` of one byte compares every byte in a loop; ``replace`` finds
+    each occurrence with ``memchr``, so it costs less than half as much on
+    frames of tens of bytes or more, even with its copy.
+    """
+    return (len(data) - len(data.replace(delimiter, b""))) // len(delimiter)
+
+
 def _min_frame_bytes(framer: Framer) -> int:
     """The fewest bytes a non-empty frame takes on the wire (bounds frames per slice)."""
     if isinstance(framer, LengthPrefixFramer):
@@ -699,7 +709,7 @@ class GreenClient(Generic[M]):
                 else:
                     self._deliver_mixed(items, protocol.frame_bytes - frame_bytes)
             return last_yield
-        if delimiter is not None and data.count(delimiter) <= limit:
+        if delimiter is not None and _count(data, delimiter) <= limit:
             pieces: Iterable[bytes] = (data,)
         else:
             pieces = self._slices(data, limit)
@@ -1160,15 +1170,8 @@ class GreenClient(Generic[M]):
 
     def __iter__(self) -> Iterator[M]:
         """Yield every message until the connection is over."""
-        queue = self.queue
-        get = queue.get
-        while True:
-            # get() inlined: iteration is the hot path of most applications.
-            item = get()
-            if item is END:
-                queue.put_now(END)  # for the next consumer
-                return
-            yield item
+        # The queue's own loop: no call per message (the hot path of most applications).
+        return self.queue.take_until(END)
 
     def close(self, *, drain: bool = False, timeout: float | None = 10.0) -> None:
         """Close the connection and stop any reconnecting. Idempotent.

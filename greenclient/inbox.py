@@ -18,6 +18,12 @@ queue holds at most ``maxsize`` items put by ``put_batch`` / ``put``; its
 bytes exceed ``max_bytes`` by at most the bytes of one batch (one read). Every
 green thread blocked in ``get`` is woken when there is an item for it; a getter
 that gives up (timeout, kill) after being woken passes the wake-up on.
+
+Bytes are charged per batch, not per item: a batch's bytes are given back when
+its last item is taken. Taking an item thus costs no bookkeeping at all (the
+consumer's side is the hot path of most applications), and the count of bytes
+held is never below the true one, so the bound holds as stated. A batch is one
+read at most, so the bytes of at most one read are counted a little longer.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import queue
 from collections import deque
-from itertools import repeat
+from collections.abc import Generator
 from typing import Any
 
 import eventlet.hubs
@@ -37,7 +43,7 @@ __all__ = ["Inbox"]
 # Shared by every Inbox until it first needs a deque of its own: an idle queue
 # (most of a process's connections) allocates none. Never mutated.
 _NO_ITEMS: deque[Any] = deque()
-_NO_COSTS: deque[int] = deque()
+_NO_CHARGES: deque[tuple[int, int]] = deque()
 _NO_WAITERS: deque[Waiter] = deque()
 
 
@@ -54,9 +60,10 @@ class Inbox:
 
     __slots__ = (
         "_bytes",
-        "_costs",
+        "_charges",
         "_getters",
         "_items",
+        "_put_count",
         "_putters",
         "max_bytes",
         "maxsize",
@@ -72,8 +79,11 @@ class Inbox:
         self.max_bytes = max_bytes
         # The shared empty deques until the first put / wait (see _NO_ITEMS).
         self._items = _NO_ITEMS
-        self._costs = _NO_COSTS  # bytes charged for each item, in step with _items
-        self._bytes = 0
+        # (items ever put once the batch was in, its bytes), oldest first: a
+        # batch's bytes are given back once that many items have been taken.
+        self._charges = _NO_CHARGES
+        self._put_count = 0  # items ever put
+        self._bytes = 0  # bytes of the batches not yet wholly taken
         self._getters = _NO_WAITERS
         self._putters = _NO_WAITERS
         #: How many times a put has had to wait for room (only ever grows).
@@ -83,7 +93,16 @@ class Inbox:
 
     @property
     def bytes(self) -> int:
-        """Frame bytes of the items on the queue now."""
+        """Frame bytes of the batches whose items are not all taken yet."""
+        return self._settle()
+
+    def _settle(self) -> int:
+        """Give back the bytes of the batches wholly taken; return the bytes held."""
+        charges = self._charges
+        if charges:
+            taken = self._put_count - len(self._items)
+            while charges and charges[0][0] <= taken:
+                self._bytes -= charges.popleft()[1]
         return self._bytes
 
     def qsize(self) -> int:
@@ -96,10 +115,11 @@ class Inbox:
 
     def full(self) -> bool:
         """True when a put would wait (``maxsize`` items or ``max_bytes`` bytes held)."""
-        return len(self._items) >= self.maxsize or self._bytes >= self.max_bytes
+        return len(self._items) >= self.maxsize or self._settle() >= self.max_bytes
 
     def __repr__(self) -> str:
-        return f"<Inbox {len(self._items)}/{self.maxsize} items, {self._bytes}/{self.max_bytes} B>"
+        held = self._settle()
+        return f"<Inbox {len(self._items)}/{self.maxsize} items, {held}/{self.max_bytes} B>"
 
     # -- the consumer's side --------------------------------------------------------
 
@@ -116,11 +136,34 @@ class Inbox:
         items = self._items
         if items:
             item = items.popleft()
-            self._bytes -= self._costs.popleft()
             if self._putters:
                 self._wake_putter()
             return item
         return self._get_waiting(block, timeout)
+
+    def take_until(self, end: object) -> Generator[Any, None, None]:
+        """Yield the items as they come, waiting for each, until ``end`` comes.
+
+        ``end`` itself is not yielded: it is put back at once, for the next
+        consumer. This is ``get()`` in a loop, without a call per item: the
+        consumer's hot path.
+        """
+        if self._items is _NO_ITEMS:
+            self._own_deques()
+        items = self._items  # this queue's own deque from now on
+        popleft = items.popleft
+        get = self.get
+        while True:
+            if items:
+                item = popleft()
+                if self._putters:
+                    self._wake_putter()
+            else:
+                item = get()
+            if item is end:
+                self.put_now(end)
+                return
+            yield item
 
     def get_nowait(self) -> Any:
         """Remove and return the next item, or raise ``queue.Empty``."""
@@ -166,22 +209,24 @@ class Inbox:
         count = len(items)
         if not count:
             return
-        per, extra = divmod(max(0, nbytes), count)
+        nbytes = max(0, nbytes)
         start = 0
         if self._items is _NO_ITEMS:
             self._own_deques()
         queue_items = self._items
         while True:
             room = self.maxsize - len(queue_items)
-            if room > 0 and self._bytes < self.max_bytes:
+            if room > 0 and self._settle() < self.max_bytes:
                 take = min(room, count - start)
                 queue_items.extend(items if take == count else items[start : start + take])
-                self._costs.extend(repeat(per, take))
-                self._bytes += per * take
+                # This chunk's share of the bytes (the last chunk takes the rest).
+                charge = nbytes - nbytes * start // count
                 start += take
-                if start == count and extra:
-                    self._costs[-1] += extra
-                    self._bytes += extra
+                charge -= nbytes - nbytes * start // count
+                self._put_count += take
+                if charge:
+                    self._charges.append((self._put_count, charge))
+                    self._bytes += charge
                 if self._getters:
                     self._wake_getters(take)
                 if start == count:
@@ -193,7 +238,7 @@ class Inbox:
         if self._items is _NO_ITEMS:
             self._own_deques()
         self._items.append(item)
-        self._costs.append(0)
+        self._put_count += 1
         if self._getters:
             self._wake_getters(1)
 
@@ -215,9 +260,9 @@ class Inbox:
         self.put(item, False)
 
     def _own_deques(self) -> None:
-        """Give this queue deques of its own for items and costs (at its first put)."""
+        """Give this queue deques of its own for items and charges (at its first put)."""
         self._items = deque()
-        self._costs = deque()
+        self._charges = deque()
 
     # -- waking -------------------------------------------------------------------
 

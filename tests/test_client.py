@@ -11,6 +11,8 @@ from typing import Any
 import eventlet
 import eventlet.patcher
 import eventlet.queue
+import hypothesis
+import hypothesis.strategies as st
 import pytest
 
 import greenclient
@@ -424,3 +426,16 @@ def test_an_application_can_hang_its_own_attributes_on_a_client() -> None:
     client = greenclient.GreenClient("127.0.0.1", 8000)
     client.room = "lobby"  # type: ignore[attr-defined]
     assert client.room == "lobby"  # type: ignore[attr-defined]
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(
+    data=st.binary(max_size=300),
+    delimiter=st.sampled_from([b"~", b"\n", b"\r\n", b"~~", b"\x00\xff"]),
+)
+def test_the_listener_counts_delimiters_as_bytes_count_does(
+    data: bytes, delimiter: bytes
+) -> None:
+    # The listener sizes its slices by this count (faster than bytes.count).
+    sample = data + delimiter.join([data, b"", data[:7]])
+    assert greenclient.client._count(sample, delimiter) == sample.count(delimiter)

@@ -114,3 +114,61 @@ def test_queues_that_start_idle_keep_their_items_and_waiters_apart() -> None:
     putter.wait()
     assert first.get(timeout=1) == "b"
     assert third.get(timeout=1) == "y"
+
+
+def test_a_batch_gives_its_bytes_back_when_its_last_item_is_taken() -> None:
+    inbox = Inbox(maxsize=100, max_bytes=1000)
+    inbox.put_batch(["a", "b", "c"], 30)
+    inbox.put_now("event")  # charged nothing
+    inbox.put_batch(["d"], 7)
+    assert inbox.bytes == 37
+    assert [inbox.get_nowait(), inbox.get_nowait()] == ["a", "b"]
+    assert inbox.bytes == 37  # "c" still holds its batch's bytes
+    assert inbox.get_nowait() == "c"
+    assert inbox.bytes == 7
+    assert inbox.get_nowait() == "event"
+    assert inbox.bytes == 7
+    assert inbox.get_nowait() == "d"
+    assert inbox.bytes == 0
+
+
+def test_a_batch_put_in_parts_charges_each_part_its_share() -> None:
+    inbox = Inbox(maxsize=2, max_bytes=1000)
+    putter = eventlet.spawn(inbox.put_batch, [1, 2, 3, 4, 5], 101)
+    eventlet.sleep(0.01)
+    assert inbox.qsize() == 2
+    assert inbox.bytes == 40  # two fifths of 101, rounded down
+    taken = [inbox.get(timeout=1) for _ in range(5)]
+    putter.wait()
+    assert taken == [1, 2, 3, 4, 5]
+    assert inbox.bytes == 0
+
+
+def test_take_until_yields_in_order_and_leaves_the_end_for_the_next_consumer() -> None:
+    end = object()
+    inbox = Inbox(maxsize=3, max_bytes=1000)
+
+    def produce() -> None:
+        inbox.put_batch(list(range(10)), 100)  # waits for room
+        inbox.put_now(end)
+
+    producer = eventlet.spawn(produce)
+    first = inbox.take_until(end)
+    assert [next(first) for _ in range(4)] == [0, 1, 2, 3]
+    first.close()  # a consumer that stops early takes nothing more
+    assert list(inbox.take_until(end)) == list(range(4, 10))
+    producer.wait()
+    assert list(inbox.take_until(end)) == []  # the end is still there
+    assert inbox.qsize() == 1
+    assert inbox.bytes == 0
+
+
+def test_take_until_waits_for_items_and_wakes_a_waiting_putter() -> None:
+    end = object()
+    inbox = Inbox(maxsize=1, max_bytes=1000)
+    consumer = eventlet.spawn(lambda: list(inbox.take_until(end)))
+    eventlet.sleep(0.01)
+    with eventlet.Timeout(5):
+        inbox.put_batch(["a", "b", "c"], 3)  # one at a time: the consumer makes room
+        inbox.put_now(end)
+        assert consumer.wait() == ["a", "b", "c"]
