@@ -21,8 +21,10 @@ The variants (their labels say what each is; none is a limit):
   ``json.loads`` per frame: what a new program would use instead of eventlet;
 * *textbook loop*: the loop greenclient replaces (shown in the README's
   Performance section): a ``threading.Thread`` doing
-  ``buffer += sock.recv(1024).decode()`` and ``find``. The stream is ASCII so
-  that its ``decode()`` of a cut multi-byte character never raises.
+  ``buffer += sock.recv(1024).decode()`` and ``find``, and putting each message
+  on a ``queue.Queue`` that the application (the main thread) reads, as
+  greenclient's consumer reads ``client.queue``. The stream is ASCII so that
+  its ``decode()`` of a cut multi-byte character never raises.
 
 The plain variants run in processes that never import eventlet.
 
@@ -90,7 +92,7 @@ VARIANTS: dict[str, tuple[str, str, dict[str, Any], dict[str, str | None]]] = {
         {},
     ),
     "per_frame": ("per-frame loop, json.loads per frame", "per_frame", {}, {}),
-    "textbook": ("textbook loop (Thread, recv(1024), find)", "textbook", {}, {}),
+    "textbook": ("textbook loop (Thread, recv(1024), find, Queue)", "textbook", {}, {}),
     "asyncio": ("asyncio readuntil, json.loads per frame", "asyncio", {}, {}),
 }
 
@@ -236,40 +238,47 @@ def job_per_frame(port: int, messages: int) -> dict[str, Any]:
 
 
 def job_textbook(port: int, messages: int) -> dict[str, Any]:
-    """The textbook loop in a ``threading.Thread``; the main thread waits for it."""
-    outcome: list[tuple[int, int]] = []
+    """The textbook loop in a ``threading.Thread``; the main thread reads its queue."""
+    import queue  # only this variant needs it
+
+    inbox: queue.Queue[Any] = queue.Queue()
+    done = object()  # put last, even when the reader fails
 
     def reader() -> None:
-        received = out_of_order = expected = 0
-        sock = socket.create_connection((common.HOST, port))
-        buffer = ""
-        while True:
-            data = sock.recv(1024)
-            if not data:
-                break
-            buffer += data.decode()
+        try:
+            sock = socket.create_connection((common.HOST, port))
+            buffer = ""
             while True:
-                end = buffer.find("~")
-                if end < 0:
+                data = sock.recv(1024)
+                if not data:
                     break
-                message = json.loads(buffer[:end])
-                buffer = buffer[end + 1 :]
-                seq = message["seq"]
-                if seq != expected:
-                    out_of_order += 1
-                    expected = seq
-                expected += 1
-                received += 1
-        sock.close()
-        outcome.append((received, out_of_order))
+                buffer += data.decode()
+                end = buffer.find("~")
+                while end >= 0:
+                    inbox.put(json.loads(buffer[:end]))
+                    buffer = buffer[end + 1 :]
+                    end = buffer.find("~")
+            sock.close()
+        finally:
+            inbox.put(done)
 
     def work() -> tuple[int, int]:
         thread = threading.Thread(target=reader, daemon=True)
         thread.start()
+        received = out_of_order = expected = 0
+        get = inbox.get
+        while True:
+            message = get()
+            if message is done:
+                break
+            seq = message["seq"]
+            if seq != expected:
+                out_of_order += 1
+                expected = seq
+            expected += 1
+            received += 1
         thread.join()
-        if not outcome:
-            raise RuntimeError("the reader thread failed")
-        return outcome[0]
+        return received, out_of_order
 
     return _measured(work, messages)
 
