@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from greenclient.codec import (
     Codec,
     JsonCodec,
     TextCodec,
+    _run_marker,
     make_codec,
 )
 from greenclient.errors import DecodeError, EncodeError, FrameTooLarge, PartialFrame
@@ -469,6 +471,10 @@ MERGING_FRAMES: dict[str, list[bytes]] = {
     "string across frames": [b'"a', b'b",0', b"7"],
     "array closed early": [b"1]", b"[2"],
     "closed early with marker": [b'1],"\\u0000",[2', b"3]"],
+    "forged tilde marker": [b'1,"\\u007e",2', b"[3", b"4]"],
+    "forged tilde marker, upper case": [b'1,"\\u007E",2', b"[3", b"4]"],
+    "closed early with tilde marker": [b'1],"\\u007e",[2', b"3]"],
+    "both markers forged": [b'1,"\\u007e",2', b"[3", b"4]", b'5,"\\u0000",6', b"[7", b"8]"],
 }
 
 
@@ -487,6 +493,30 @@ def test_invalid_frames_never_merge_into_a_batch(
         assert got[1] == errors
         assert [type(i) for i in got[0]] == [type(i) for i in want]
         assert [getattr(i, "frame", i) for i in got[0]] == [getattr(i, "frame", i) for i in want]
+
+
+@pytest.mark.parametrize("delimiter", [b"~", b"|", b";", b"!"], ids=repr)
+@pytest.mark.parametrize("case", [str.lower, str.upper], ids=["lower", "upper"])
+def test_a_frame_cannot_forge_the_delimiter_marker(
+    codec: JsonCodec, delimiter: bytes, case: Callable[[str], str]
+) -> None:
+    escape = case(f"{delimiter[0]:04x}")
+    frames = [b"[0]", f'1,"\\u{escape}",2'.encode(), b"[3", b"4]", b"[5]"]
+    want, errors = codec._decode_each(list(frames))
+    assert errors == 3
+    got, got_errors = codec.decode_run(delimiter.join(frames), delimiter)
+    assert got_errors == errors
+    assert [getattr(i, "frame", i) for i in got] == [getattr(i, "frame", i) for i in want]
+    assert [type(i) for i in got] == [type(i) for i in want]
+
+
+def test_a_run_is_joined_with_the_delimiters_own_marker_unless_it_could_forge_it() -> None:
+    assert _run_marker(b'{"a":1}~[2]', b"~") == (b',"~",', "~")
+    assert _run_marker(b'"\\u00e9"~[2]', b"~") == (b',"~",', "~")
+    assert _run_marker(b'"\\u007e"~[2]', b"~") == (b',"\\u0000",', "\x00")
+    assert _run_marker(b'"\\u007E"~"\\u0000"', b"~") is None
+    assert _run_marker(b"[1]\r\n[2]", b"\r\n") == (b',"\\u0000",', "\x00")
+    assert _run_marker(b"[1],[2]", b",") == (b',"\\u0000",', "\x00")  # "," is JSON
 
 
 def test_valid_frames_are_decoded_with_one_parser_call(codec: JsonCodec) -> None:

@@ -330,13 +330,15 @@ def test_syntax_delimiters_either_refuse_or_round_trip(values: list[Any], delimi
 # chunking, the protocol must deliver exactly what it gives, errors in place.
 
 #: Pieces that try to make invalid frames merge into a valid array when joined
-#: ("1,2" with "[3" and "4]"), to forge the batch's marker ("\u0000"), to hide a
-#: delimiter inside a string, or to hit the decoders' special cases.
+#: ("1,2" with "[3" and "4]"), to forge the batch's markers ("\u0000" and
+#: "\u007e"), to hide a delimiter inside a string, or to hit the decoders'
+#: special cases.
 JSON_TOKENS = st.sampled_from(
     [
         b"~", b"~", b"~~", b"\r\n", b"\n", b" ", b"\t", b"", b",", b"[", b"]", b"{", b"}",
         b":", b'"', b"\\", b"1", b"-", b"0", b"e5", b".5", b"1,2", b"[1", b"2]", b"]]", b"[[",
         b'{"a":', b'"k":1', b"}}", b'"s"', b'"\\u0000"', b"\\u0000", b',"\\u0000",', b'"\\"',
+        b'"\\u007e"', b"\\u007E", b',"\\u007e",', b'"\\u007E"',
         b"NaN", b"Infinity", b"-Infinity", b"null", b"true", b"tru", b"\x00", b"\xff", b"\xc3",
         b"\xa9", "é".encode(), "§".encode(), b'{"a":1}', b'[1,{"b":[2,3]}]', b'"x~y"',
         b"9" * 30, b"[" * 20 + b"]" * 20, b'{"a":[{"b":', b"]}]}", b"\x00\x00\x00\x07",
@@ -458,7 +460,10 @@ def test_valid_frames_take_the_batch_path_unless_they_hold_the_marker(
     got, errors = decoder.decode_run(b"~".join(frames), b"~")
     assert errors == 0
     assert strict(got) == strict(values)
-    holds_marker = any(b"\\u0000" in f for f in frames)
+    # The delimiter's own marker unless a frame writes "~", then the NUL marker.
+    holds_marker = any(b"\\u0000" in f for f in frames) and any(
+        b"\\u007e" in f or b"\\u007E" in f for f in frames
+    )
     assert fallback == ([len(frames)] if holds_marker else [])
 
 
