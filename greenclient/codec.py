@@ -219,13 +219,11 @@ def _run_marker(run: bytes, delimiter: bytes) -> tuple[bytes, str] | None:
     The delimiter's own marker when the run cannot forge it, else the NUL
     marker when the run cannot forge that one.
     """
-    if b"\\" not in run:  # no escape at all: nothing is forged (most streams)
-        own = _delimiter_marker(delimiter)
-        return (own[0], own[1]) if own is not None else (_SEPARATOR, _MARKER_VALUE)
     own = _delimiter_marker(delimiter)
-    if own is not None and not any(escape in run for escape in own[2]):
+    # Most streams hold no backslash at all (one memchr): then nothing is forged.
+    if own is not None and not (b"\\" in run and any(escape in run for escape in own[2])):
         return own[0], own[1]
-    if b"\\u0000" not in run:
+    if not _forges_marker(run):
         return _SEPARATOR, _MARKER_VALUE
     return None
 

@@ -219,10 +219,10 @@ class Inbox:
             if room > 0 and self._settle() < self.max_bytes:
                 take = min(room, count - start)
                 queue_items.extend(items if take == count else items[start : start + take])
-                # This chunk's share of the bytes (the last chunk takes the rest).
-                charge = nbytes - nbytes * start // count
+                # This chunk's share of the bytes; the shares add up to nbytes.
+                charged_before = nbytes * start // count
                 start += take
-                charge -= nbytes - nbytes * start // count
+                charge = nbytes * start // count - charged_before
                 self._put_count += take
                 if charge:
                     self._charges.append((self._put_count, charge))
