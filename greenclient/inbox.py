@@ -24,6 +24,16 @@ its last item is taken. Taking an item thus costs no bookkeeping at all (the
 consumer's side is the hot path of most applications), and the count of bytes
 held is never below the true one, so the bound holds as stated. A batch is one
 read at most, so the bytes of at most one read are counted a little longer.
+
+:meth:`Inbox.take_until` (what ``for message in client`` runs) takes the items
+that ``put_batch`` put in a run of C code, without a Python step per item: it
+takes them one at a time, as the consumer asks for each, and stops at the first
+item that ``put_now`` put (an event, the end), which it takes the ordinary way.
+Another consumer that takes items meanwhile shortens the run by as many, so a
+run never takes an item that was not there, or that ``put_now`` put, in its
+place. A producer waiting for room is woken when the run ends, not at each item
+of it (a run is at most :data:`RUN_ITEMS` items, and what the queue held when
+it started).
 """
 
 from __future__ import annotations
@@ -32,7 +42,8 @@ import contextlib
 import queue
 from collections import deque
 from collections.abc import Generator
-from typing import Any
+from itertools import starmap
+from typing import Any, Final
 
 import eventlet.hubs
 import eventlet.timeout
@@ -45,6 +56,11 @@ __all__ = ["Inbox"]
 _NO_ITEMS: deque[Any] = deque()
 _NO_CHARGES: deque[tuple[int, int]] = deque()
 _NO_WAITERS: deque[Waiter] = deque()
+_NO_SINGLES: deque[int] = deque()
+
+#: The most items one run of :meth:`Inbox.take_until` takes (a producer waiting
+#: for room waits at most that many items' worth longer than with ``get()``).
+RUN_ITEMS: Final = 1024
 
 
 class Inbox:
@@ -59,12 +75,14 @@ class Inbox:
     """
 
     __slots__ = (
+        "_budget",
         "_bytes",
         "_charges",
         "_getters",
         "_items",
         "_put_count",
         "_putters",
+        "_singles",
         "max_bytes",
         "maxsize",
         "waits",
@@ -86,6 +104,12 @@ class Inbox:
         self._bytes = 0  # bytes of the batches not yet wholly taken
         self._getters = _NO_WAITERS
         self._putters = _NO_WAITERS
+        # The ordinal (1 = first item ever put) of each item put by put_now that
+        # may still be on the queue, oldest first; pruned lazily (_batch_run).
+        self._singles = _NO_SINGLES
+        # What is left of the current take_until run: one entry per item it may
+        # still take. Another consumer's get() removes one entry per item taken.
+        self._budget: list[tuple[()]] | None = None
         #: How many times a put has had to wait for room (only ever grows).
         self.waits = 0
 
@@ -136,6 +160,8 @@ class Inbox:
         items = self._items
         if items:
             item = items.popleft()
+            if self._budget:  # a take_until run is under way: it may take one less
+                self._budget.pop()
             if self._putters:
                 self._wake_putter()
             return item
@@ -145,25 +171,53 @@ class Inbox:
         """Yield the items as they come, waiting for each, until ``end`` comes.
 
         ``end`` itself is not yielded: it is put back at once, for the next
-        consumer. This is ``get()`` in a loop, without a call per item: the
-        consumer's hot path.
+        consumer. ``end`` must be put with :meth:`put_now` (or :meth:`put`).
+        This is ``get()`` in a loop, made cheaper: the items that
+        :meth:`put_batch` put are taken in a run of C code, one at a time as
+        the consumer asks for them (see the module's docstring). The consumer's
+        hot path.
         """
         if self._items is _NO_ITEMS:
             self._own_deques()
         items = self._items  # this queue's own deque from now on
-        popleft = items.popleft
+        take = items.popleft
         get = self.get
         while True:
-            if items:
-                item = popleft()
+            if items:  # get(), inline
+                item = take()
+                if self._budget:  # another consumer's run: it may take one less
+                    self._budget.pop()
                 if self._putters:
                     self._wake_putter()
             else:
-                item = get()
+                item = get()  # waits
             if item is end:
                 self.put_now(end)
                 return
             yield item
+            if len(items) > 1 and self._budget is None:
+                count = min(self._batch_run(), RUN_ITEMS)
+                if count > 1:
+                    budget = self._budget = [()] * count
+                    try:
+                        yield from starmap(take, budget)
+                    finally:
+                        if self._budget is budget:
+                            self._budget = None
+                        if self._putters:  # the run made room without waking them
+                            self._wake_putter()
+
+    def _batch_run(self) -> int:
+        """How many items at the front were put by put_batch (none was put by put_now)."""
+        count = len(self._items)
+        singles = self._singles
+        if singles:
+            taken = self._put_count - count
+            while singles and singles[0] <= taken:  # taken already
+                singles.popleft()
+            if singles:
+                return singles[0] - 1 - taken
+        return count
 
     def get_nowait(self) -> Any:
         """Remove and return the next item, or raise ``queue.Empty``."""
@@ -239,6 +293,11 @@ class Inbox:
             self._own_deques()
         self._items.append(item)
         self._put_count += 1
+        if self._singles is _NO_SINGLES:
+            self._singles = deque()
+        else:
+            self._batch_run()  # prunes the ordinals of items already taken
+        self._singles.append(self._put_count)
         if self._getters:
             self._wake_getters(1)
 

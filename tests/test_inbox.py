@@ -172,3 +172,99 @@ def test_take_until_waits_for_items_and_wakes_a_waiting_putter() -> None:
         inbox.put_batch(["a", "b", "c"], 3)  # one at a time: the consumer makes room
         inbox.put_now(end)
         assert consumer.wait() == ["a", "b", "c"]
+
+
+def _run_left(inbox: Inbox) -> int | None:
+    """How many more items the take_until run under way may take (None: no run)."""
+    return None if inbox._budget is None else len(inbox._budget)
+
+
+def test_take_until_takes_a_batch_in_one_run_that_stops_before_a_single_item() -> None:
+    end = object()
+    inbox = Inbox(maxsize=100, max_bytes=1000)
+    inbox.put_batch(list(range(10)), 10)
+    inbox.put_now("event")
+    inbox.put_batch([10, 11], 2)
+    inbox.put_now(end)
+    consumer = inbox.take_until(end)
+    assert next(consumer) == 0  # the ordinary way
+    assert next(consumer) == 1  # in a run: items 1 to 9, not the event after them
+    assert _run_left(inbox) == 9
+    assert list(consumer) == [2, 3, 4, 5, 6, 7, 8, 9, "event", 10, 11]
+    assert _run_left(inbox) is None
+    assert inbox.qsize() == 1  # the end, for the next consumer
+    assert inbox.bytes == 0
+
+
+def test_another_consumer_shortens_a_run_so_it_never_takes_past_its_items() -> None:
+    end = object()
+    inbox = Inbox(maxsize=100, max_bytes=1000)
+    inbox.put_batch(list(range(10)), 10)
+    inbox.put_now("event")
+    first = inbox.take_until(end)
+    assert [next(first), next(first)] == [0, 1]  # a run of 9 items is under way
+    # Another consumer takes three of them: the run may take six more at most.
+    assert [inbox.get(timeout=1) for _ in range(3)] == [2, 3, 4]
+    inbox.put_now(end)
+    second = inbox.take_until(end)  # a second consumer, taking item by item
+    assert next(second) == 5
+    assert [next(first) for _ in range(4)] == [6, 7, 8, 9]
+    assert next(second) == "event"  # never yielded by the first consumer's run
+    with pytest.raises(StopIteration):
+        next(first)
+    with pytest.raises(StopIteration):
+        next(second)
+    assert inbox.qsize() == 1
+    assert inbox.get(timeout=1) is end
+
+
+def test_a_consumer_that_stops_in_a_run_leaves_the_rest_on_the_queue() -> None:
+    end = object()
+    inbox = Inbox(maxsize=100, max_bytes=1000)
+    inbox.put_batch(list(range(6)), 60)
+    consumer = inbox.take_until(end)
+    assert [next(consumer) for _ in range(3)] == [0, 1, 2]
+    consumer.close()
+    assert _run_left(inbox) is None
+    assert [inbox.get(timeout=1) for _ in range(3)] == [3, 4, 5]
+    assert inbox.bytes == 0
+
+
+def test_a_producer_waiting_during_a_run_is_woken_when_the_run_ends() -> None:
+    end = object()
+    inbox = Inbox(maxsize=4, max_bytes=1000)
+    inbox.put_batch([0, 1, 2, 3], 4)
+
+    def produce() -> None:
+        for start in range(4, 40, 4):
+            inbox.put_batch(list(range(start, start + 4)), 4)  # waits for room
+        inbox.put_now(end)
+
+    producer = eventlet.spawn(produce)
+    received = []
+    with eventlet.Timeout(5):
+        for item in inbox.take_until(end):
+            received.append(item)
+            eventlet.sleep(0)  # the consumer's own work lets the producer run
+        producer.wait()
+    assert received == list(range(40))
+    assert inbox.waits > 0
+
+
+def test_the_single_items_put_are_forgotten_once_taken() -> None:
+    inbox = Inbox(maxsize=10, max_bytes=1000)
+    for number in range(1000):
+        inbox.put_now(number)
+        assert inbox.get(timeout=1) == number
+    assert len(inbox._singles) <= 1  # not one entry per item ever put
+
+
+def test_a_run_takes_at_most_run_items() -> None:
+    from greenclient.inbox import RUN_ITEMS
+
+    inbox = Inbox(maxsize=3 * RUN_ITEMS, max_bytes=10**6)
+    inbox.put_batch(list(range(3 * RUN_ITEMS)), 3 * RUN_ITEMS)
+    consumer = inbox.take_until(object())
+    assert [next(consumer), next(consumer)] == [0, 1]
+    assert _run_left(inbox) == RUN_ITEMS
+    assert [next(consumer) for _ in range(3 * RUN_ITEMS - 2)] == list(range(2, 3 * RUN_ITEMS))
