@@ -194,6 +194,22 @@ def test_every_goal_names_a_registered_section_and_is_checked_both_ways() -> Non
     assert done.stdout.startswith("OK ")
 
 
+def test_each_one_connection_goal_compares_neighbours_in_a_run() -> None:
+    """The two sides of a thin-margin ratio run one right after the other."""
+    done = _bench_import(
+        "from bench.goals import GOALS\n"
+        "from bench.sections.one_connection import RUN_ORDER, VARIANTS\n"
+        "assert sorted(RUN_ORDER) == sorted(VARIANTS), RUN_ORDER\n"
+        "for g in GOALS:\n"
+        "    if g.section == 'one_connection' and 'textbook' not in g.metric:\n"
+        "        top, bottom = g.metric.split('/')\n"
+        "        assert abs(RUN_ORDER.index(top) - RUN_ORDER.index(bottom)) == 1, g\n"
+        "        print('NEIGHBOURS', g.metric)\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("NEIGHBOURS") >= 3
+
+
 # -- one smoke run of the whole benchmark ------------------------------------------
 
 

@@ -53,7 +53,7 @@ SIZES: dict[str, dict[str, Any]] = {
     },
     "full": {
         "messages": 100_000,
-        "rounds": 3,
+        "rounds": 5,
         "pyperf": ["--processes", "3", "--values", "3", "--warmups", "1", "--min-time", "0.1"],
     },
 }

@@ -3,8 +3,10 @@
 A ``blast`` server writes N ASCII chat messages of about 90 bytes (``seq`` 0..N-1)
 over loopback; each variant reads them all in its own process and checks that
 it got every one, in order. The runs are round-robin: in each run every
-variant goes once, in an order rotated from run to run, and each ratio is
-computed within a run.
+variant goes once, and each ratio is computed within a run. The two sides of
+each goal's ratio run one right after the other (:data:`RUN_ORDER`), and every
+other run goes in the reverse order, so that neither side always goes first and
+a change in the machine's load between them weighs as little as it can.
 
 The variants (their labels say what each is; none is a limit):
 
@@ -55,7 +57,7 @@ RECV_SIZE = 65536
 SIZES: dict[str, dict[str, Any]] = {
     "smoke": {"messages": 5_000, "runs": 2},
     "quick": {"messages": 50_000, "runs": 3},
-    "full": {"messages": 300_000, "runs": 5},
+    "full": {"messages": 300_000, "runs": 7},
 }
 GOAL_MESSAGES = 300_000
 
@@ -95,6 +97,21 @@ VARIANTS: dict[str, tuple[str, str, dict[str, Any], dict[str, str | None]]] = {
     "textbook": ("textbook loop (Thread, recv(1024), find, Queue)", "textbook", {}, {}),
     "asyncio": ("asyncio readuntil, json.loads per frame", "asyncio", {}, {}),
 }
+
+#: The order of a run (every other run: reversed). Each goal's two sides are
+#: neighbours: greenclient and one_call, one_call_orjson and greenclient_orjson,
+#: per_frame and greenclient.
+RUN_ORDER: tuple[str, ...] = (
+    "textbook",
+    "per_frame",
+    "greenclient",
+    "one_call",
+    "one_call_orjson",
+    "greenclient_orjson",
+    "greenclient_orjson_asyncio",
+    "greenclient_asyncio",
+    "asyncio",
+)
 
 #: Ratios reported (numerator, denominator); goals name some of them.
 RATIOS: tuple[tuple[str, str], ...] = (
@@ -329,7 +346,7 @@ JOBS = {
 def run(ctx: Context) -> dict[str, Any]:
     sizes = SIZES[ctx.mode]
     messages, runs = sizes["messages"], sizes["runs"]
-    keys = list(VARIANTS)
+    keys = list(RUN_ORDER)
     timeout = ctx.timeout(60 + messages / 5_000)
     lifetime = 120 + timeout * len(keys) * runs
     sample = common.stream(1000, "ascii")
@@ -338,9 +355,8 @@ def run(ctx: Context) -> dict[str, Any]:
         ["blast", "--messages", str(messages), "--kind", "ascii"], lifetime=lifetime
     ) as port:
         for index in range(runs):
-            shift = index % len(keys)
             one_run: dict[str, Any] = {}
-            for key in keys[shift:] + keys[:shift]:
+            for key in keys if index % 2 == 0 else keys[::-1]:
                 _, job, args, env = VARIANTS[key]
                 one_run[key] = ctx.worker(
                     NAME, job, {"port": port, "messages": messages, **args}, timeout, env=env
