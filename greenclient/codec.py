@@ -35,6 +35,7 @@ Contract of every codec:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -472,7 +473,10 @@ class JsonCodec:
         """Parse ``markers + 1`` frames joined by separators; None if not all valid.
 
         Why the checks suffice: each separator is ``,"m",`` where the string
-        ``"m"`` decodes to ``marker``, and no frame can write that value: ``m``
+        ``"m"`` decodes to ``marker``, and no frame can write a string holding
+        that character (so an odd element made of ``marker`` characters only
+        is a separator, and ``markers`` such characters in all put one at
+        every odd index): ``m``
         is ``\\u0000`` (NUL, which JSON can only write as that escape) and no
         frame holds that text (:func:`_forges_marker`), or ``m`` is the
         one-byte delimiter, which no frame holds, and no frame holds its
@@ -494,12 +498,22 @@ class JsonCodec:
             values = loads(b"".join((b"[", joined, b"]")))
         except Exception:  # any failure: let the frame-by-frame path find it
             return None
-        if (
-            type(values) is list
-            and len(values) == 2 * markers + 1
-            and values[1::2] == [marker] * markers
-        ):
-            return values[::2]
+        if type(values) is list and len(values) == 2 * markers + 1:
+            between = values[1::2]
+            if not between:
+                return values
+            if between[0] is marker:
+                # The parser hands out the one cached string of a character (the
+                # standard library's does): equality is mostly identity.
+                if between.count(marker) == markers:
+                    return values[::2]
+            else:
+                # A fresh string per separator (orjson): one join compares them
+                # all at once. Every character is the marker, and no frame can
+                # write it, so each of the ``markers`` strings is a separator.
+                with contextlib.suppress(TypeError):  # an item is not a string
+                    if "".join(between) == marker * markers:
+                        return values[::2]
         return None
 
     def _decode_each(self, items: list[FrameItem]) -> tuple[list[Any], int]:
