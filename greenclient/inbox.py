@@ -31,9 +31,9 @@ takes them one at a time, as the consumer asks for each, and stops at the first
 item that ``put_now`` put (an event, the end), which it takes the ordinary way.
 Another consumer that takes items meanwhile shortens the run by as many, so a
 run never takes an item that was not there, or that ``put_now`` put, in its
-place. A producer waiting for room is woken when the run ends, not at each item
-of it (a run is at most :data:`RUN_ITEMS` items, and what the queue held when
-it started).
+place. A run's pops wake no producer, so no run starts while a producer waits
+for room, and a producer that is about to wait ends the run under way: from
+then on items are taken one by one, each waking it as ``get()`` does.
 """
 
 from __future__ import annotations
@@ -58,8 +58,7 @@ _NO_CHARGES: deque[tuple[int, int]] = deque()
 _NO_WAITERS: deque[Waiter] = deque()
 _NO_SINGLES: deque[int] = deque()
 
-#: The most items one run of :meth:`Inbox.take_until` takes (a producer waiting
-#: for room waits at most that many items' worth longer than with ``get()``).
+#: The most items one run of :meth:`Inbox.take_until` takes.
 RUN_ITEMS: Final = 1024
 
 
@@ -195,7 +194,7 @@ class Inbox:
                 self.put_now(end)
                 return
             yield item
-            if len(items) > 1 and self._budget is None:
+            if len(items) > 1 and self._budget is None and not self._putters:
                 count = min(self._batch_run(), RUN_ITEMS)
                 if count > 1:
                     budget = self._budget = [()] * count
@@ -206,6 +205,17 @@ class Inbox:
                             self._budget = None
                         if self._putters:  # the run made room without waking them
                             self._wake_putter()
+
+    def _end_run(self) -> None:
+        """End the take_until run under way, if any: it takes nothing more.
+
+        A run's pops wake no producer, so no run may go on while one waits:
+        from now on each item is taken the ordinary way, which wakes them.
+        """
+        budget = self._budget
+        if budget is not None:
+            budget.clear()
+            self._budget = None
 
     def _batch_run(self) -> int:
         """How many items at the front were put by put_batch (none was put by put_now)."""
@@ -334,6 +344,7 @@ class Inbox:
         timer = eventlet.timeout.Timeout(timeout) if timeout is not None else None
         try:
             while self.full():
+                self._end_run()  # its pops would not wake this producer
                 putters.append(waiter)
                 try:
                     waiter.wait()

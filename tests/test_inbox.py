@@ -5,6 +5,7 @@ from __future__ import annotations
 import queue
 
 import eventlet
+import eventlet.event
 import eventlet.queue
 import pytest
 
@@ -230,7 +231,7 @@ def test_a_consumer_that_stops_in_a_run_leaves_the_rest_on_the_queue() -> None:
     assert inbox.bytes == 0
 
 
-def test_a_producer_waiting_during_a_run_is_woken_when_the_run_ends() -> None:
+def test_a_producer_that_waits_during_a_run_is_woken_item_by_item() -> None:
     end = object()
     inbox = Inbox(maxsize=4, max_bytes=1000)
     inbox.put_batch([0, 1, 2, 3], 4)
@@ -268,3 +269,65 @@ def test_a_run_takes_at_most_run_items() -> None:
     assert [next(consumer), next(consumer)] == [0, 1]
     assert _run_left(inbox) == RUN_ITEMS
     assert [next(consumer) for _ in range(3 * RUN_ITEMS - 2)] == list(range(2, 3 * RUN_ITEMS))
+
+
+def test_a_run_left_suspended_does_not_keep_a_waiting_producer_asleep() -> None:
+    inbox = Inbox(maxsize=4, max_bytes=1000)
+    inbox.put_batch([0, 1, 2, 3], 4)
+    producer = eventlet.spawn(inbox.put_batch, [4, 5, 6, 7], 4)  # waits for room
+    eventlet.sleep(0)
+    consumer = inbox.take_until(object())
+    got = [next(consumer)]  # the ordinary way: wakes the producer
+    eventlet.sleep(0)  # it puts one item and waits again
+    got += [next(consumer) for _ in range(4)]
+    # The iterator is kept, suspended, while get() takes the rest.
+    with eventlet.Timeout(5):
+        got += [inbox.get(timeout=2) for _ in range(3)]
+        producer.wait()
+    assert got == list(range(8))
+
+
+def test_a_consumer_waiting_on_the_producer_inside_its_loop_is_not_stalled() -> None:
+    """What ``client.request()`` inside ``for message in client`` does: the reply
+    is read by the listener, which must first finish putting the read before it."""
+    inbox = Inbox(maxsize=4, max_bytes=1000)
+    reply = eventlet.event.Event()
+
+    def listener() -> None:
+        inbox.put_batch([0, 1, 2, 3], 4)
+        inbox.put_batch([4, 5], 2)  # one read: waits for room
+        reply.send("reply")  # the next read holds the reply
+
+    producer = eventlet.spawn(listener)
+    eventlet.sleep(0)
+    got: list[object] = []
+    with eventlet.Timeout(5):
+        for item in inbox.take_until(object()):
+            got.append(item)
+            eventlet.sleep(0)  # the consumer's own work
+            if item == 2:
+                got.append(reply.wait())
+                break
+        producer.wait()
+    assert got == [0, 1, 2, "reply"]
+
+
+def test_a_producer_that_starts_waiting_ends_the_run_under_way() -> None:
+    inbox = Inbox(maxsize=4, max_bytes=1000)
+    inbox.put_batch([0, 1, 2], 3)
+    consumer = inbox.take_until(object())
+    assert [next(consumer), next(consumer)] == [0, 1]  # a run (1 and 2) is under way
+    inbox.put_batch([3, 4, 5], 3)  # now full
+    reply = eventlet.event.Event()
+
+    def listener() -> None:
+        inbox.put_batch([6], 1)  # waits for room, ending the run
+        reply.send("reply")
+
+    producer = eventlet.spawn(listener)
+    eventlet.sleep(0)
+    assert next(consumer) == 2  # taken the ordinary way: wakes the listener
+    with eventlet.Timeout(5):
+        assert reply.wait() == "reply"
+        producer.wait()
+    assert [next(consumer) for _ in range(4)] == [3, 4, 5, 6]
