@@ -16,6 +16,9 @@ Cases:
 
 * ``split``: ``bytes.split`` per chunk, the unfinished frame kept aside: the
   least a delimiter framer written in Python can do (no limits, no checks);
+* ``split, no empty``: the same, and empty frames dropped (``all()`` over the
+  frames, and a filter when it finds one): the least a framer can do that keeps
+  greenclient's contract (no empty frame is handed out);
 * ``greenclient``: ``DelimiterFramer.feed`` (limits, partial frames, errors);
 * ``textbook``: the textbook loop's ``buffer += chunk.decode()`` and ``find``
   (README, Performance);
@@ -63,6 +66,7 @@ GOAL_MESSAGES = 100_000
 CASES: dict[str, tuple[int, str]] = {
     "split 64 KiB": (64 * KIB, "bytes.split per chunk, no decode"),
     "greenclient 64 KiB": (64 * KIB, "DelimiterFramer.feed, no decode"),
+    "split, no empty 64 KiB": (64 * KIB, "bytes.split per chunk, empty frames dropped"),
     "textbook 64 KiB": (64 * KIB, "buffer += chunk.decode(); find, no decode"),
     "split 1 KiB": (KIB, "bytes.split per chunk, no decode"),
     "greenclient 1 KiB": (KIB, "DelimiterFramer.feed, no decode"),
@@ -78,6 +82,7 @@ CASES: dict[str, tuple[int, str]] = {
 #: (name, faster side, slower side): reported as slower's time / faster's time.
 RATIOS: tuple[tuple[str, str, str], ...] = (
     ("greenclient/split 64 KiB", "greenclient 64 KiB", "split 64 KiB"),
+    ("greenclient/split, no empty 64 KiB", "greenclient 64 KiB", "split, no empty 64 KiB"),
     ("greenclient/textbook 64 KiB", "greenclient 64 KiB", "textbook 64 KiB"),
     ("greenclient/split 1 KiB", "greenclient 1 KiB", "split 1 KiB"),
     ("protocol json/one call json", "protocol json 64 KiB", "one call json 64 KiB"),
