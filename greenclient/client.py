@@ -974,11 +974,15 @@ class GreenClient(Generic[M]):
             raise ConnectionClosed("on_connect's connection ended; it never sends on the next one")
         conn = self._conn
         if conn is not None and conn.ready_now:
-            try:
-                conn.outbox.put(data, self._send_timeout)
-                return
-            except OutboxEnded:
-                pass
+            outbox = conn.outbox
+            if outbox.size < outbox.limit:
+                # Room now: put() does not wait. Any wait goes through
+                # _send_waiting, whose one deadline bounds the whole of it.
+                try:
+                    outbox.put(data)
+                    return
+                except OutboxEnded:
+                    pass
         self._send_waiting(data)
 
     def _send_waiting(self, data: bytes) -> None:
@@ -1005,7 +1009,7 @@ class GreenClient(Generic[M]):
                 # Only the runner can bring the connection back: waiting here for
                 # it would wait forever.
                 raise ConnectionClosed("send() from a callback while disconnected")
-            if conn is not None and not usable:
+            if conn is not None and conn.ending is not None:
                 # The write failed and the runner has not ended the connection yet
                 # (it first delivers what already arrived, and may be waiting for
                 # room on the queue): fail now rather than wait for a reconnection
@@ -1015,6 +1019,8 @@ class GreenClient(Generic[M]):
                 raise ConnectionClosed("the connection broke while sending", conn.ending)
             if remaining is not None and remaining <= 0:
                 raise SendTimeout(f"no connection within send_timeout={self._send_timeout}s")
+            # Not usable and no write failed: the runner is ending this connection
+            # (the server closed it, a read failed); wait for the next one.
             event = conn.ready_event() if conn is not None and usable else self._next_event()
             event.wait(remaining)
 

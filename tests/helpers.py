@@ -124,11 +124,15 @@ class RawServer:
         with contextlib.suppress(OSError):
             self.handler(sock)
 
-    def close(self) -> None:
+    def stop_listening(self) -> None:
+        """Refuse new connections; the accepted ones stay as they are."""
         if self._acceptor is not None:
             self._acceptor.kill()
         with contextlib.suppress(OSError):
             self._listener.close()
+
+    def close(self) -> None:
+        self.stop_listening()
         for thread in self._threads:
             thread.kill()
         for sock in self._socks:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 import eventlet
 import eventlet.queue
@@ -91,6 +92,64 @@ def test_send_timeout_bounds_the_wait_for_room() -> None:
         with pytest.raises(greenclient.SendTimeout, match="room"):
             client.send({"small": 1})
         client.close()
+
+
+def test_send_timeout_bounds_the_whole_wait_when_the_connection_ends_meanwhile() -> None:
+    # The wait for room ends with the connection; the wait for a reconnection
+    # that follows is part of the same send_timeout, not a fresh one.
+    raw = RawServer()
+    policy = greenclient.ReconnectPolicy(initial_delay=0.05, max_delay=0.1)
+    client = greenclient.connect(
+        "127.0.0.1", raw.port, send_timeout=1.0, send_buffer_size=1024, reconnect=policy
+    )
+    try:
+        client.send("x" * (8 * MiB))  # fills the buffer and the socket's
+        sock = raw.connections.get(timeout=5)
+
+        def end_for_good() -> None:
+            # No write fails (the socket stays open for reading): the
+            # connection ends on the server's EOF, and no reconnection comes.
+            raw.stop_listening()
+            sock.shutdown(socket.SHUT_WR)
+
+        eventlet.spawn_after(0.8, end_for_good)
+        started = time.monotonic()
+        with pytest.raises(greenclient.SendTimeout):
+            client.send({"small": 1})
+        waited = time.monotonic() - started
+        assert waited < 1.5, f"send() waited {waited:.2f}s with send_timeout=1.0"
+    finally:
+        client.close()
+        raw.close()
+
+
+def test_a_sender_waiting_for_room_goes_on_to_the_next_connection_when_the_server_closes() -> (
+    None
+):
+    # A clean close by the server is no failed write: the sender waits for the
+    # reconnection, as during an outage, and its frame goes out there.
+    reader = Reader()
+    first: list[socket.socket] = []
+
+    def handler(sock: socket.socket) -> None:
+        if not first:
+            first.append(sock)  # never read: the client's buffers fill up
+            return
+        reader(sock)
+
+    policy = greenclient.ReconnectPolicy(initial_delay=0.05, max_delay=0.1)
+    with RawServer(handler) as raw:
+        client = greenclient.connect(
+            "127.0.0.1", raw.port, send_buffer_size=1024, reconnect=policy
+        )
+        try:
+            client.send("x" * (8 * MiB))  # fills the buffer and the socket's
+            eventlet.spawn_after(0.3, lambda: first[0].shutdown(socket.SHUT_WR))
+            client.send({"small": 1})  # waits for room, then for the next connection
+            assert reader.frames.get(timeout=10) == b'{"small":1}'
+            assert client.stats.connects == 2
+        finally:
+            client.close()
 
 
 def test_flush_without_a_connection_raises() -> None:
