@@ -267,9 +267,7 @@ class ReferenceServer:
         for peer in list(self._peers.values()):
             peer.reset = True
             with contextlib.suppress(OSError):
-                peer.sock.setsockopt(
-                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-                )
+                peer.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 # Wakes the connection's reader without sending anything; its
                 # close() then sends the RST (SO_LINGER with a zero timeout).
                 peer.sock.shutdown(socket.SHUT_RD)
@@ -330,8 +328,7 @@ def _parser() -> argparse.ArgumentParser:
         "--delimiter",
         type=_cli.delimiter,
         default="~",
-        help="ends each message, both ways; one that JSON does not use outside strings "
-        "(default ~)",
+        help="ends each message, both ways; one that JSON does not use outside strings (default ~)",
     )
     parser.add_argument("--echo", action="store_true", help="broadcast what it receives")
     _cli.add_version(parser)
@@ -367,9 +364,7 @@ def _serve(args: argparse.Namespace) -> int:
             if greenlet.getcurrent() is main_thread:
                 raise
             # A connection's green thread: end the command loop, which main() reports.
-            eventlet.hubs.get_hub().schedule_call_global(
-                0, main_thread.throw, BrokenPipeError()
-            )
+            eventlet.hubs.get_hub().schedule_call_global(0, main_thread.throw, BrokenPipeError())
 
     def on_message(message: Any) -> None:
         say("RECEIVED " + json.dumps(message, ensure_ascii=False, separators=(",", ":")))

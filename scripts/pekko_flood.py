@@ -69,8 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     mvn, java = shutil.which("mvn"), shutil.which("java")
     if mvn is None or java is None:
-        print("pekko_flood: needs Maven and a JDK (apt-get install maven default-jdk-headless)",
-              file=sys.stderr)
+        print(
+            "pekko_flood: needs Maven and a JDK (apt-get install maven default-jdk-headless)",
+            file=sys.stderr,
+        )
         return 1
     classpath = build_pekko_servers(mvn)
     try:

@@ -208,8 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if MISSING is not None:
-        print(f"web_relay: {MISSING}; install the [web] extra: pip install -e '.[web]'",
-              file=sys.stderr)
+        print(
+            f"web_relay: {MISSING}; install the [web] extra: pip install -e '.[web]'",
+            file=sys.stderr,
+        )
         return 1
 
     explicit = args.scala_host is not None or args.scala_port is not None
@@ -237,8 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         listener = eventlet.listen((args.http_host, args.http_port))
     except OSError as exc:
-        print(f"web_relay: cannot listen on {args.http_host}:{args.http_port}: {exc}",
-              file=sys.stderr)
+        print(
+            f"web_relay: cannot listen on {args.http_host}:{args.http_port}: {exc}", file=sys.stderr
+        )
         client.close()
         if server is not None:
             server.stop()

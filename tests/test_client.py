@@ -433,9 +433,7 @@ def test_an_application_can_hang_its_own_attributes_on_a_client() -> None:
     data=st.binary(max_size=300),
     delimiter=st.sampled_from([b"~", b"\n", b"\r\n", b"~~", b"\x00\xff"]),
 )
-def test_the_listener_counts_delimiters_as_bytes_count_does(
-    data: bytes, delimiter: bytes
-) -> None:
+def test_the_listener_counts_delimiters_as_bytes_count_does(data: bytes, delimiter: bytes) -> None:
     # The listener sizes its slices by this count (faster than bytes.count).
     sample = data + delimiter.join([data, b"", data[:7]])
     assert greenclient.client._count(sample, delimiter) == sample.count(delimiter)

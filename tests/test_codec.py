@@ -459,6 +459,7 @@ def count_frame_by_frame(codec: JsonCodec) -> list[int]:
     codec._decode_each = recording  # type: ignore[method-assign]
     return calls
 
+
 #: Frame lists that no frame-by-frame decoder accepts, but that a careless batch
 #: would: joined with "," they make an array with the right number of elements;
 #: with a forged marker they even pass a check of where the markers are.

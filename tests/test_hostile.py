@@ -592,9 +592,7 @@ def test_a_slow_on_connect_never_sends_on_the_next_connection() -> None:
             outcomes.append((nth, "refused"))
 
     with RawServer(drop_first) as raw:
-        client = greenclient.connect(
-            "127.0.0.1", raw.port, reconnect=FAST, on_connect=on_connect
-        )
+        client = greenclient.connect("127.0.0.1", raw.port, reconnect=FAST, on_connect=on_connect)
         assert wait_until(lambda: len(outcomes) == 2, 10), outcomes
         client.send({"after": 1})
         data = received.get(timeout=10)

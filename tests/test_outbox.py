@@ -85,9 +85,7 @@ def test_leaving_a_with_block_drains() -> None:
 def test_send_timeout_bounds_the_wait_for_room() -> None:
     reader = Reader(delay=30)
     with RawServer(reader) as raw:
-        client = greenclient.connect(
-            "127.0.0.1", raw.port, send_timeout=0.1, send_buffer_size=1024
-        )
+        client = greenclient.connect("127.0.0.1", raw.port, send_timeout=0.1, send_buffer_size=1024)
         client.send("x" * (8 * MiB))  # fills the buffer and the socket's
         with pytest.raises(greenclient.SendTimeout, match="room"):
             client.send({"small": 1})
@@ -123,9 +121,7 @@ def test_send_timeout_bounds_the_whole_wait_when_the_connection_ends_meanwhile()
         raw.close()
 
 
-def test_a_sender_waiting_for_room_goes_on_to_the_next_connection_when_the_server_closes() -> (
-    None
-):
+def test_a_sender_waiting_for_room_goes_on_to_the_next_connection_when_the_server_closes() -> None:
     # A clean close by the server is no failed write: the sender waits for the
     # reconnection, as during an outage, and its frame goes out there.
     reader = Reader()
@@ -139,9 +135,7 @@ def test_a_sender_waiting_for_room_goes_on_to_the_next_connection_when_the_serve
 
     policy = greenclient.ReconnectPolicy(initial_delay=0.05, max_delay=0.1)
     with RawServer(handler) as raw:
-        client = greenclient.connect(
-            "127.0.0.1", raw.port, send_buffer_size=1024, reconnect=policy
-        )
+        client = greenclient.connect("127.0.0.1", raw.port, send_buffer_size=1024, reconnect=policy)
         try:
             client.send("x" * (8 * MiB))  # fills the buffer and the socket's
             eventlet.spawn_after(0.3, lambda: first[0].shutdown(socket.SHUT_WR))

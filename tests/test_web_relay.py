@@ -168,8 +168,10 @@ def test_two_socketio_clients_get_every_broadcast_and_reach_scala(
     with socketio.SimpleClient() as one, socketio.SimpleClient() as two:
         one.connect(relay.url, wait_timeout=20)
         two.connect(relay.url, wait_timeout=20)
-        assert one.receive(timeout=20) == ["status", f"connected to the Scala server at "
-                                           f"{scala.host}:{scala.port}"]
+        assert one.receive(timeout=20) == [
+            "status",
+            f"connected to the Scala server at {scala.host}:{scala.port}",
+        ]
         for message in MESSAGES:
             scala.broadcast(message)
         for client in (one, two):
@@ -192,8 +194,13 @@ def test_chromium_shows_broadcasts_and_its_form_reaches_scala(
 
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                     "--window-size=900,620", "--disable-gpu"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=900,620",
+        "--disable-gpu",
+    ):
         options.add_argument(argument)
     service = webdriver.ChromeService(executable_path=chromedriver)
     driver = webdriver.Chrome(options=options, service=service)
