@@ -271,6 +271,26 @@ def _cheap_reject(frame: bytes, append: Callable[[Any], None]) -> bool:
     return True
 
 
+def _without_traceback(exc: BaseException) -> BaseException:
+    """Return ``exc`` without its traceback, to be a rejected frame's ``__cause__``.
+
+    The traceback would hold the decoding loop's frame, and through it the list
+    that holds the error: a reference cycle per rejected frame, left for the
+    cyclic garbage collector (long pauses under a flood of invalid frames).
+    The cause keeps its type and message (and the exceptions chained to it
+    theirs, their tracebacks dropped too); where the parser raised is of no use.
+    """
+    seen: set[int] = set()
+    chain: list[BaseException | None] = [exc]
+    while chain:
+        link = chain.pop()
+        if link is not None and id(link) not in seen:
+            seen.add(id(link))
+            link.__traceback__ = None
+            chain += (link.__cause__, link.__context__)
+    return exc
+
+
 def _stdlib_batch_loads(data: bytes) -> Any:
     """Parse one JSON text with the standard library's decoder (NaN refused)."""
     text = data.decode("utf-8")
@@ -627,7 +647,7 @@ class JsonCodec:
             error = DecodeError("JSON nested too deeply for the decoder", frame)
         else:
             error = DecodeError(f"invalid JSON: {exc}", frame)
-        error.__cause__ = exc
+        error.__cause__ = _without_traceback(exc)
         append(error)
         return 1
 
@@ -671,7 +691,7 @@ class TextCodec:
                 text = item.decode("utf-8")
             except UnicodeDecodeError as exc:
                 error = DecodeError(f"frame is not valid UTF-8: {exc}", item)
-                error.__cause__ = exc
+                error.__cause__ = _without_traceback(exc)
                 out.append(error)
                 errors += 1
                 continue

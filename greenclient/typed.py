@@ -37,13 +37,14 @@ the codec reads and sets fields by their name on the wire.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import Any, Final, Generic, Literal, TypeVar
 
 import msgspec
 
-from .codec import _SEPARATOR, JsonCodec, _forges_marker
+from .codec import _SEPARATOR, JsonCodec, _forges_marker, _without_traceback
 from .errors import DecodeError, EncodeError
 from .framing import FrameItem
 
@@ -58,7 +59,11 @@ _MISSING: Final = object()
 
 
 def _has_non_finite(value: Any) -> bool:
-    """True when a NaN or infinity hides in ``value`` (msgspec would write it as null)."""
+    """True when a NaN or infinity hides in ``value`` (msgspec would write it as null).
+
+    Looks into what msgspec encodes as JSON containers: dicts, lists, tuples,
+    sets, Structs, dataclasses and attrs classes.
+    """
     stack = [value]
     while stack:
         item = stack.pop()
@@ -71,6 +76,10 @@ def _has_non_finite(value: Any) -> bool:
             stack.extend(item)
         elif isinstance(item, msgspec.Struct):
             stack.extend(getattr(item, name) for name in item.__struct_fields__)
+        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+            stack.extend(getattr(item, field.name) for field in dataclasses.fields(item))
+        elif hasattr(type(item), "__attrs_attrs__"):  # an attrs class, which msgspec encodes too
+            stack.extend(getattr(item, a.name) for a in type(item).__attrs_attrs__)
     return False
 
 
@@ -195,7 +204,7 @@ class MsgspecCodec(Generic[M]):
             return  # a whitespace-only frame is no message, as with the JSON codec
         else:
             error = DecodeError(f"invalid JSON: {exc}", frame)
-        error.__cause__ = exc
+        error.__cause__ = _without_traceback(exc)
         append(error)
 
     def decode(self, frame: bytes) -> M:

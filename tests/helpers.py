@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import socket
 import struct
 import subprocess
@@ -154,3 +155,15 @@ def spawned(func: Callable[..., Any], *args: Any) -> Iterator[Any]:
         yield thread
     finally:
         thread.kill()
+
+
+def garbage_left_by(action: Callable[[], Any]) -> int:
+    """Run ``action`` with the cyclic garbage collector off; return how many objects
+    only that collector could free afterwards (reference cycles it left behind)."""
+    gc.collect()
+    gc.disable()
+    try:
+        action()
+        return gc.collect()
+    finally:
+        gc.enable()

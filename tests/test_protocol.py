@@ -20,7 +20,7 @@ from greenclient.errors import (
 from greenclient.framing import DelimiterFramer, JSONStreamFramer
 from greenclient.protocol import MessageProtocol, delimiter_bytes
 
-from .helpers import receive
+from .helpers import garbage_left_by, receive
 from .test_codec import JSON_CODEC_NAMES, json_codec
 from .test_framing import chunkings
 
@@ -421,3 +421,28 @@ def test_receive_data_takes_any_bytes_like_object() -> None:
     assert proto.receive_data(data) == [{"a": 1}, [2]]
     assert proto.receive_data(memoryview(b':3}~"x"~')[:5]) == [{"b": 3}]
     assert proto.frame_bytes == len(b'{"a":1}~[2]~{"b":3}~')
+
+
+@pytest.mark.parametrize("codec", [*JSON_CODEC_NAMES, "text"])
+def test_rejected_frames_leave_no_reference_cycles(codec: str) -> None:
+    # A rejected frame's error keeps the parser's exception as its cause; the
+    # exception's traceback would tie the error to the decoding loop's frame: a
+    # cycle per rejected frame, for the cyclic collector to find (long pauses
+    # under a flood of invalid frames).
+    if codec == "text":
+        frames = [b"\xff\xfe", b"ok\xc3"]
+        proto = MessageProtocol(codec="text")
+    else:
+        frames = list(BAD_FRAMES.values())
+        proto = MessageProtocol(codec=json_codec(codec))
+    rejected: list[int] = []
+
+    def reject_each() -> None:
+        for frame in frames:
+            out = proto.receive_data(frame + b"~")
+            rejected.append(sum(isinstance(item, DecodeError) for item in out))
+        out = proto.receive_data(b"~".join(frames) + b"~")  # all in one read
+        rejected.append(sum(isinstance(item, DecodeError) for item in out))
+
+    assert garbage_left_by(reject_each) == 0
+    assert rejected == [1] * len(frames) + [len(frames)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import msgspec
@@ -12,6 +13,8 @@ from hypothesis import strategies as st
 from greenclient.errors import DecodeError, EncodeError, FrameTooLarge
 from greenclient.protocol import MessageProtocol
 from greenclient.typed import MsgspecCodec
+
+from .helpers import garbage_left_by
 
 
 class Chat(msgspec.Struct, tag="chat", tag_field="type"):
@@ -258,3 +261,44 @@ def test_through_the_protocol_in_any_chunking() -> None:
             out += protocol.receive_data(stream[i : i + size])
         assert same(out, whole)
     assert sum(isinstance(x, DecodeError) for x in whole) == 4
+
+
+def test_rejected_frames_leave_no_reference_cycles() -> None:
+    proto = MessageProtocol(codec=codec())
+    frames = [b'{"type":"chat","user":1,"text":"x"}', b"{bad}", b'"\xff"', b'{"type":"nope"}']
+    rejected: list[int] = []
+
+    def reject_each() -> None:
+        for frame in frames:
+            out = proto.receive_data(frame + b"~")
+            rejected.append(sum(isinstance(item, DecodeError) for item in out))
+
+    assert garbage_left_by(reject_each) == 0
+    assert rejected == [1] * len(frames)
+
+
+@dataclasses.dataclass
+class Sample:
+    value: float
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_encode_refuses_nan_inside_a_dataclass(bad: float) -> None:
+    c = codec()
+    for message in (Sample(bad), {"sample": Sample(bad)}, [Sample(1.0), Sample(bad)]):
+        with pytest.raises(EncodeError, match="NaN"):
+            c.encode(message)
+    assert c.encode({"sample": Sample(0.5)}) == b'{"sample":{"value":0.5}}'
+
+
+def test_encode_refuses_nan_inside_an_attrs_class() -> None:
+    attrs = pytest.importorskip("attrs")
+
+    @attrs.define
+    class Point:
+        x: float
+
+    c = codec()
+    with pytest.raises(EncodeError, match="NaN"):
+        c.encode({"p": Point(float("nan"))})  # type: ignore[call-arg]
+    assert c.encode(Point(2.0)) == b'{"x":2.0}'  # type: ignore[call-arg]
