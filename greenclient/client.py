@@ -35,6 +35,7 @@ import contextlib
 import logging
 import ssl
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Final, Generic, overload
 
@@ -101,6 +102,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger("greenclient")
+
+# The line of waiting senders of every client until one waits. Never mutated.
+_NO_LINE: deque[eventlet.event.Event] = deque()
 
 #: Default ``maxsize``: messages the queue holds before the listener waits.
 DEFAULT_MAXSIZE: Final = 4096
@@ -350,6 +354,7 @@ class GreenClient(Generic[M]):
         "_frames_lost_reported",
         "_frames_per_slice",
         "_keepalive",
+        "_line",
         "_messaging",
         "_min_frame",
         "_next",
@@ -426,6 +431,8 @@ class GreenClient(Generic[M]):
         type_field: str = DEFAULT_TYPE_FIELD,
         concurrency: int = 1,
     ):
+        if not isinstance(host, str):
+            raise TypeError(f"host must be a str, not {type(host).__name__}")
         if isinstance(port, bool) or not isinstance(port, int):
             raise TypeError(f"port must be an int, not {type(port).__name__}")
         if not 1 <= port <= 65535:
@@ -452,7 +459,7 @@ class GreenClient(Generic[M]):
         )
         self._backoff = Backoff(self.policy) if self.policy is not None else None
         # None: the default rate-limited log, made at the first rejected frame.
-        self._on_error: Callable[[ProtocolError], Any] | None = on_error or None
+        self._on_error: Callable[[ProtocolError], Any] | None = on_error
         self._default_on_error: _ErrorLog | None = None
         self._on_connect = on_connect
         self._on_disconnect = on_disconnect
@@ -490,6 +497,12 @@ class GreenClient(Generic[M]):
         # what senders wait on while there is no usable connection (made by the
         # first such sender, see _next_event()).
         self._next: eventlet.event.Event | None = None
+        # The senders that wait (for a connection, or for room), in call order:
+        # one ticket each, the first one's fired. Only the first sender of the
+        # line may queue its frame, and no send() passes the line, so frames
+        # are queued in call order whatever wakes whom (a deque of its own is
+        # made by the first sender that waits).
+        self._line: deque[eventlet.event.Event] = _NO_LINE
         self.close_reason: BaseException | None = None
         self._correlation_field = correlation_field
         self._type_field = type_field
@@ -908,6 +921,11 @@ class GreenClient(Generic[M]):
         finally:
             if in_runner:
                 self._busy = busy
+        if in_runner and not busy and self._closing:
+            # close() came while the callback ran (or from it) and left the
+            # runner alone: stop now, as close() would have, not after the rest
+            # of the read (whose delivery could wait for room for ever).
+            raise StopGreenThread
 
     def _wake_senders(self) -> None:
         """Wake every green thread waiting for a connection (it opened, or the client closed)."""
@@ -946,6 +964,8 @@ class GreenClient(Generic[M]):
 
         Safe to call from any number of green threads at once: frames are queued
         whole, in call order, and written by one writer, never interleaved.
+        Senders that must wait (for a connection, or for room) wait in line:
+        their frames are queued in the order of their calls too.
 
         What returning means: the frame is queued on the current connection,
         behind every frame queued before it. The writer then writes it whole, or
@@ -969,60 +989,113 @@ class GreenClient(Generic[M]):
                 ``on_connect`` whose connection has ended (its sends never go out
                 on the next connection).
         """
+        self._send_until(message, None)
+
+    def _send_until(self, message: Any, until: float | None) -> None:
+        """:meth:`send`, giving up (``SendTimeout``) at the monotonic time ``until``, if given.
+
+        For ``request()``, whose timeout counts ``send()``'s wait too.
+        """
         data = self.protocol.encode(message)
         if self._stale_hellos and eventlet.getcurrent() in self._stale_hellos:
             raise ConnectionClosed("on_connect's connection ended; it never sends on the next one")
         conn = self._conn
-        if conn is not None and conn.ready_now:
+        if conn is not None and conn.ready_now and not self._line:
             outbox = conn.outbox
             if outbox.size < outbox.limit:
-                # Room now: put() does not wait. Any wait goes through
-                # _send_waiting, whose one deadline bounds the whole of it.
+                # Room now, and no sender waits before this one: put() does not
+                # wait. Any wait goes through _send_waiting, in line, with one
+                # deadline for the whole of it.
                 try:
                     outbox.put(data)
                     return
                 except OutboxEnded:
                     pass
-        self._send_waiting(data)
+        self._send_waiting(data, until)
 
-    def _send_waiting(self, data: bytes) -> None:
+    def _send_waiting(self, data: bytes, until: float | None = None) -> None:
+        """Queue ``data`` once there is a connection and room, in line behind earlier senders.
+
+        Raises what :meth:`send` raises. ``until``: a monotonic time to give up
+        at (SendTimeout) if it comes before ``send_timeout`` runs out.
+        """
         deadline = None if self._send_timeout is None else time.monotonic() + self._send_timeout
-        while True:
-            if self.state is ConnectionState.CLOSED or self._closing:
-                raise ConnectionClosed("send() on a closed client", self.close_reason)
-            conn = self._conn
-            current = eventlet.getcurrent()
-            if self._stale_hellos and current in self._stale_hellos:
-                raise ConnectionClosed(
-                    "on_connect's connection ended; it never sends on the next one"
-                )
-            inside = current is self._runner or (conn is not None and current is conn.hello)
-            usable = conn is not None and conn.ending is None and not conn.outbox.ended
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if conn is not None and usable and (conn.ready_now or inside):
-                try:
-                    conn.outbox.put(data, remaining)
-                    return
-                except OutboxEnded:
-                    continue
-            if inside:
-                # Only the runner can bring the connection back: waiting here for
-                # it would wait forever.
-                raise ConnectionClosed("send() from a callback while disconnected")
-            if conn is not None and conn.ending is not None:
-                # The write failed and the runner has not ended the connection yet
-                # (it first delivers what already arrived, and may be waiting for
-                # room on the queue): fail now rather than wait for a reconnection
-                # that a consumer blocked here could hold up. The yield keeps a
-                # caller that retries in a loop from starving the hub.
-                eventlet.sleep(0)
-                raise ConnectionClosed("the connection broke while sending", conn.ending)
-            if remaining is not None and remaining <= 0:
-                raise SendTimeout(f"no connection within send_timeout={self._send_timeout}s")
-            # Not usable and no write failed: the runner is ending this connection
-            # (the server closed it, a read failed); wait for the next one.
-            event = conn.ready_event() if conn is not None and usable else self._next_event()
-            event.wait(remaining)
+        if until is not None and (deadline is None or until < deadline):
+            deadline = until
+        current = eventlet.getcurrent()
+        ticket: eventlet.event.Event | None = None
+        try:
+            while True:
+                if self.state is ConnectionState.CLOSED or self._closing:
+                    raise ConnectionClosed("send() on a closed client", self.close_reason)
+                if self._stale_hellos and current in self._stale_hellos:
+                    raise ConnectionClosed(
+                        "on_connect's connection ended; it never sends on the next one"
+                    )
+                conn = self._conn
+                inside = current is self._runner or (conn is not None and current is conn.hello)
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if not inside:
+                    # Wait for the senders before this one. (The runner and
+                    # on_connect's green thread pass the line: a hello goes out
+                    # before what waits for the connection.)
+                    if ticket is None:
+                        ticket = self._join_line()
+                    if not ticket.ready():
+                        if remaining is not None and remaining <= 0:
+                            raise SendTimeout(self._send_timeout_text())
+                        ticket.wait(remaining)
+                        continue
+                usable = conn is not None and conn.ending is None and not conn.outbox.ended
+                if conn is not None and usable and (conn.ready_now or inside):
+                    try:
+                        conn.outbox.put(data, remaining)
+                        return
+                    except OutboxEnded:
+                        continue
+                if inside:
+                    # Only the runner can bring the connection back: waiting here for
+                    # it would wait forever.
+                    raise ConnectionClosed("send() from a callback while disconnected")
+                if conn is not None and conn.ending is not None:
+                    # The write failed and the runner has not ended the connection yet
+                    # (it first delivers what already arrived, and may be waiting for
+                    # room on the queue): fail now rather than wait for a reconnection
+                    # that a consumer blocked here could hold up. The yield keeps a
+                    # caller that retries in a loop from starving the hub.
+                    eventlet.sleep(0)
+                    raise ConnectionClosed("the connection broke while sending", conn.ending)
+                if remaining is not None and remaining <= 0:
+                    raise SendTimeout(self._send_timeout_text())
+                # No connection yet; or the runner is ending this one (the server
+                # closed it, a read failed): wait for the next one.
+                event = conn.ready_event() if conn is not None and usable else self._next_event()
+                event.wait(remaining)
+        finally:
+            if ticket is not None:
+                self._leave_line(ticket)
+
+    def _send_timeout_text(self) -> str:
+        return f"no connection, or no room, in time (send_timeout={self._send_timeout}s)"
+
+    def _join_line(self) -> eventlet.event.Event:
+        """Put the calling sender at the end of the line; its ticket fires when it is first."""
+        line = self._line
+        if line is _NO_LINE:
+            line = self._line = deque()
+        ticket = eventlet.event.Event()
+        if not line:
+            ticket.send(True)
+        line.append(ticket)
+        return ticket
+
+    def _leave_line(self, ticket: eventlet.event.Event) -> None:
+        """Take ``ticket`` out of the line (queued, gave up, or interrupted); fire the next."""
+        line = self._line
+        first = line[0] is ticket
+        line.remove(ticket)
+        if first and line:
+            line[0].send(True)
 
     def flush(self, timeout: float | None = None) -> None:
         """Wait until every frame queued by ``send()`` so far has been handed to the kernel.
@@ -1068,7 +1141,7 @@ class GreenClient(Generic[M]):
         if messaging is None:
             codec = self.protocol.codec
             messaging = self._messaging = Messaging(
-                self.send,
+                self._send_until,
                 self.stats,
                 correlation_field=self._correlation_field,
                 type_field=self._type_field,
@@ -1100,7 +1173,9 @@ class GreenClient(Generic[M]):
 
         Raises:
             RequestTimeout: no reply within ``timeout``; a reply that comes later
-                is counted in ``stats.late_replies`` and dropped.
+                is counted in ``stats.late_replies`` and dropped. Also when
+                ``send()`` was still waiting for a connection or for room at
+                ``timeout``: then the request was never sent.
             ConnectionClosed: the client is closed, or the connection ended
                 before the reply came (raised at once, not at the timeout).
             EncodeError: the message cannot be encoded or carry an id; nothing

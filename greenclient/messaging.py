@@ -40,7 +40,7 @@ import eventlet.event
 import eventlet.greenpool
 import eventlet.queue
 
-from .errors import ConnectionClosed, EncodeError, RequestTimeout
+from .errors import ConnectionClosed, EncodeError, RequestTimeout, SendTimeout
 from .routing import (
     DEFAULT_CORRELATION_FIELD,
     DEFAULT_TYPE_FIELD,
@@ -218,7 +218,8 @@ class Messaging:
     """Request/reply and handlers for one client.
 
     Args:
-        send: sends one message (the client's ``send``).
+        send: sends one message, giving up with ``SendTimeout`` at the
+            monotonic time it is given (None: only at ``send_timeout``).
         stats: the client's counters; ``late_replies`` and ``handler_errors``
             are kept up to date.
         correlation_field: the field that carries correlation ids.
@@ -230,7 +231,7 @@ class Messaging:
 
     def __init__(
         self,
-        send: Callable[[Any], Any],
+        send: Callable[[Any, float | None], Any],
         stats: Any,
         *,
         correlation_field: str = DEFAULT_CORRELATION_FIELD,
@@ -306,7 +307,8 @@ class Messaging:
             ConnectionClosed: the client is closed, or the connection ended
                 before the reply came.
             EncodeError: the message cannot be encoded (nothing was sent).
-            SendTimeout: ``send()`` found no connection within ``send_timeout``.
+            SendTimeout: ``send()`` found no connection, or no room, within
+                ``send_timeout`` (before ``timeout`` ran out).
         """
         if timeout is not None and timeout < 0:
             raise ValueError("timeout must be >= 0 or None")
@@ -317,7 +319,16 @@ class Messaging:
         cid = self.pending.add(waiter)
         self.router.requests_made = True
         try:
-            self._send(self._with_field(message, self.correlation_field, cid))
+            try:
+                self._send(self._with_field(message, self.correlation_field, cid), deadline)
+            except SendTimeout:
+                if deadline is None or time.monotonic() < deadline:
+                    raise  # send_timeout ran out first
+                raise RequestTimeout(
+                    f"no reply to request {cid} within {timeout} s (it was never sent: "
+                    "no connection, or no room, in time)",
+                    cid,
+                ) from None
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             waiter.wait(remaining)
             if waiter.ready():

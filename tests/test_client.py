@@ -437,3 +437,19 @@ def test_the_listener_counts_delimiters_as_bytes_count_does(data: bytes, delimit
     # The listener sizes its slices by this count (faster than bytes.count).
     sample = data + delimiter.join([data, b"", data[:7]])
     assert greenclient.client._count(sample, delimiter) == sample.count(delimiter)
+
+
+def test_a_falsy_on_error_callable_is_still_called(server: ReferenceServer) -> None:
+    class Collector(list[greenclient.ProtocolError]):
+        """A callable that is false while it is empty."""
+
+        def __call__(self, error: greenclient.ProtocolError) -> None:
+            self.append(error)
+
+    errors = Collector()
+    with connected(server, on_error=errors) as client:
+        server.broadcast_bytes(b"{oops}~")
+        server.broadcast({"next": 1})
+        assert client.get(timeout=5) == {"next": 1}
+    assert len(errors) == 1
+    assert isinstance(errors[0], greenclient.DecodeError)

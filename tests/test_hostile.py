@@ -556,6 +556,12 @@ def test_a_port_out_of_range_is_refused(port: int) -> None:
         greenclient.GreenClient("127.0.0.1", port)
 
 
+@pytest.mark.parametrize("host", [123, b"127.0.0.1", None, ("127.0.0.1", 8000)])
+def test_a_host_that_is_no_str_is_refused_at_construction(host: object) -> None:
+    with pytest.raises(TypeError, match="host must be a str"):
+        greenclient.GreenClient(host, 8000)  # type: ignore[call-overload]
+
+
 def test_a_slow_on_connect_never_sends_on_the_next_connection() -> None:
     connections = 0
     received: eventlet.queue.Queue[bytes] = eventlet.queue.Queue()

@@ -225,3 +225,49 @@ def test_sends_after_a_failed_write_fail_and_yield() -> None:
     assert failures >= 100
     assert ticks >= 100
     assert isinstance(info.value.reason, greenclient.ConnectionLost)
+
+
+def bad_frame_between_two_messages(sock: socket.socket) -> None:
+    sock.sendall(b'{"a":1}~bad~{"b":2}~')
+    eventlet.sleep(10)
+
+
+def test_close_during_on_error_with_a_full_queue_ends_the_connection() -> None:
+    # The queue holds one message and nobody reads it: after on_error returns,
+    # the listener must not go on to wait for room for {"b":2}.
+    def slow_on_error(error: greenclient.ProtocolError) -> None:
+        eventlet.sleep(0.2)  # close() comes meanwhile
+
+    ended: list[BaseException | None] = []
+    with RawServer(bad_frame_between_two_messages) as raw:
+        client = greenclient.connect(
+            "127.0.0.1",
+            raw.port,
+            maxsize=1,
+            on_error=slow_on_error,
+            on_disconnect=lambda c, reason: ended.append(reason),
+        )
+        assert wait_until(lambda: client.stats.decode_errors == 1)
+        client.close()
+        assert wait_until(lambda: client.closed, timeout=5)
+        assert ended == [None]
+        # What was on the queue before close() is still there; nothing after it.
+        assert drain(client) == [{"a": 1}, greenclient.END]
+
+
+def test_close_from_on_error_stops_the_listener_when_it_returns() -> None:
+    calls: list[greenclient.ProtocolError] = []
+
+    def give_up(error: greenclient.ProtocolError) -> None:
+        calls.append(error)
+        client.close()
+
+    def flood(sock: socket.socket) -> None:
+        sock.sendall(b"bad~" * 1000 + b'{"after":1}~')
+        eventlet.sleep(10)
+
+    with RawServer(flood) as raw:
+        client = greenclient.connect("127.0.0.1", raw.port, on_error=give_up)
+        assert wait_until(lambda: client.closed, timeout=5)
+        assert len(calls) == 1
+        assert drain(client) == [greenclient.END]

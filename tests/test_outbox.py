@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 
@@ -152,3 +153,26 @@ def test_flush_without_a_connection_raises() -> None:
         client.close()
     with pytest.raises(greenclient.ConnectionClosed):
         client.flush()
+
+
+def test_senders_waiting_for_room_go_out_in_call_order() -> None:
+    reader = Reader(delay=0.5)
+    with RawServer(reader) as raw:
+        client = greenclient.connect("127.0.0.1", raw.port, send_buffer_size=1024)
+        try:
+            client.send("x" * (8 * MiB))  # fills the buffer and the socket's
+            called: list[int] = []
+
+            def sender(k: int) -> None:
+                called.append(k)
+                client.send({"k": k, "pad": "y" * 700})  # about the buffer's size each
+
+            for k in range(30):
+                eventlet.spawn_n(sender, k)
+                eventlet.sleep(0.001)
+            assert client.stats.messages_sent == 0
+            assert len(reader.frames.get(timeout=10)) == 8 * MiB + 2
+            got = [json.loads(reader.frames.get(timeout=10))["k"] for _ in range(30)]
+            assert got == called == list(range(30))
+        finally:
+            client.close()

@@ -341,3 +341,77 @@ def test_sender_racing_a_disconnect_waits_instead_of_spinning() -> None:
             assert client.stats.reconnects == 1
     finally:
         client.close()
+
+
+def senders_in_call_order(client: greenclient.GreenClient, count: int) -> list[int]:
+    """Start ``count`` green threads, one after the other, each sending ``{"k": i}``."""
+    called: list[int] = []
+
+    def sender(k: int) -> None:
+        called.append(k)
+        client.send({"k": k})
+
+    for k in range(count):
+        eventlet.spawn_n(sender, k)
+        eventlet.sleep(0.001)  # sender k has called send() and waits
+    return called
+
+
+def test_senders_waiting_through_an_outage_go_out_in_call_order() -> None:
+    port = free_port()
+    first = ReferenceServer("127.0.0.1", port).start()
+    client = greenclient.connect("127.0.0.1", port, reconnect=FAST)
+    try:
+        first.stop()
+        assert wait_until(lambda: client.state is greenclient.ConnectionState.RECONNECTING)
+        called = senders_in_call_order(client, 30)
+        assert client.stats.messages_sent == 0
+        with ReferenceServer("127.0.0.1", port) as second:
+            got = [second.received.get(timeout=5)["k"] for _ in range(30)]
+        assert called == list(range(30))
+        assert got == called
+    finally:
+        client.close()
+
+
+def test_senders_waiting_for_on_connect_go_out_in_call_order() -> None:
+    with ReferenceServer() as server:
+        client = greenclient.connect(
+            "127.0.0.1", server.port, on_connect=lambda c: eventlet.sleep(0.2)
+        )
+        try:
+            called = senders_in_call_order(client, 30)
+            got = [server.received.get(timeout=5)["k"] for _ in range(30)]
+            assert got == called == list(range(30))
+        finally:
+            client.close()
+
+
+def test_a_sender_that_gives_up_lets_the_next_in_line_go() -> None:
+    port = free_port()
+    first = ReferenceServer("127.0.0.1", port).start()
+    client = greenclient.connect("127.0.0.1", port, reconnect=FAST)
+    try:
+        first.stop()
+        assert wait_until(lambda: client.state is greenclient.ConnectionState.RECONNECTING)
+        outcomes: list[str] = []
+
+        def impatient() -> None:
+            try:
+                with eventlet.Timeout(0.1):
+                    client.send({"k": "impatient"})
+            except eventlet.Timeout:
+                outcomes.append("gave up")
+
+        eventlet.spawn_n(impatient)
+        eventlet.sleep(0.01)
+        called = senders_in_call_order(client, 5)
+        eventlet.sleep(0.2)
+        assert outcomes == ["gave up"]
+        with ReferenceServer("127.0.0.1", port) as second:
+            got = [second.received.get(timeout=5)["k"] for _ in range(5)]
+            eventlet.sleep(0.1)
+            assert second.received.qsize() == 0
+        assert got == called
+    finally:
+        client.close()

@@ -18,7 +18,7 @@ import pytest
 import greenclient
 from greenclient.server import ReferenceServer
 
-from .helpers import wait_until
+from .helpers import RawServer, wait_until
 
 
 @pytest.fixture
@@ -213,3 +213,41 @@ def test_a_client_that_never_requests_routes_nothing(server: ReferenceServer) ->
         server.broadcast({"type": "reply", "_correlation_id": "someone.1"})
         assert client.get(timeout=5)["_correlation_id"] == "someone.1"
         assert client._messaging is None
+
+
+def test_timeout_counts_the_wait_for_a_connection(server: ReferenceServer) -> None:
+    policy = greenclient.ReconnectPolicy(initial_delay=0.05, max_delay=0.1)
+    client = connected(server, reconnect=policy)  # no send_timeout: send() would wait on
+    try:
+        server.stop()
+        assert wait_until(lambda: client.state is greenclient.ConnectionState.RECONNECTING)
+        with eventlet.Timeout(10), pytest.raises(greenclient.RequestTimeout, match="never sent"):
+            client.request({"op": "ping"}, timeout=0.3)
+        assert pending(client) == 0
+        assert client.stats.messages_sent == 0
+    finally:
+        client.close()
+
+
+def test_timeout_counts_the_wait_for_room() -> None:
+    with RawServer() as raw:  # never reads
+        client = greenclient.connect("127.0.0.1", raw.port, send_buffer_size=1024)
+        try:
+            client.send("x" * (8 * 1024 * 1024))  # fills the buffer and the socket's
+            with eventlet.Timeout(10), pytest.raises(greenclient.RequestTimeout, match="never"):
+                client.request({"op": "ping"}, timeout=0.3)
+            assert pending(client) == 0
+        finally:
+            client.close()
+
+
+def test_send_timeout_still_raises_when_it_comes_first(server: ReferenceServer) -> None:
+    policy = greenclient.ReconnectPolicy(initial_delay=0.05, max_delay=0.1)
+    client = connected(server, reconnect=policy, send_timeout=0.2)
+    try:
+        server.stop()
+        assert wait_until(lambda: client.state is greenclient.ConnectionState.RECONNECTING)
+        with eventlet.Timeout(10), pytest.raises(greenclient.SendTimeout):
+            client.request({"op": "ping"}, timeout=5)
+    finally:
+        client.close()
