@@ -42,7 +42,10 @@ from typing import TYPE_CHECKING, Any, Final, Generic, overload
 import eventlet
 import eventlet.event
 import eventlet.greenthread
+import eventlet.hubs
+import eventlet.timeout
 import greenlet
+from eventlet.queue import Waiter
 
 from .backoff import Backoff, ReconnectPolicy
 from .codec import Codec, CodecName
@@ -102,9 +105,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("greenclient")
-
-# The line of waiting senders of every client until one waits. Never mutated.
-_NO_LINE: deque[eventlet.event.Event] = deque()
 
 #: Default ``maxsize``: messages the queue holds before the listener waits.
 DEFAULT_MAXSIZE: Final = 4096
@@ -194,6 +194,58 @@ def describe_frame(error: ProtocolError) -> str:
     return text
 
 
+class _Signal:
+    """Fired once; the green threads waiting on it are then woken in the order they came.
+
+    What senders wait on for a connection. An ``eventlet.event.Event`` keeps its
+    waiters in a set and wakes them in any order: senders that waited through an
+    outage would queue their frames in any order. Here one hub callback switches
+    to each waiter in turn, so each runs (and queues its frame) before the next.
+    """
+
+    __slots__ = ("_waiters", "fired", "value")
+
+    def __init__(self) -> None:
+        self.fired = False
+        self.value = False
+        self._waiters: deque[Waiter] = deque()
+
+    def fire(self, value: bool = True) -> None:
+        if self.fired:
+            return
+        self.fired = True
+        self.value = value
+        if self._waiters:
+            waiters = list(self._waiters)
+            self._waiters.clear()
+            eventlet.hubs.get_hub().schedule_call_global(0, _switch_in_turn, waiters, value)
+
+    def wait(self, timeout: float | None) -> None:
+        """Wait until fired, or for ``timeout`` seconds (None: no limit)."""
+        if self.fired:
+            return
+        waiter = Waiter()
+        self._waiters.append(waiter)
+        timer = eventlet.timeout.Timeout(timeout) if timeout is not None else None
+        try:
+            waiter.wait()
+        except eventlet.timeout.Timeout as exc:
+            if exc is not timer:
+                raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if not self.fired:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+
+
+def _switch_in_turn(waiters: list[Waiter], value: bool) -> None:
+    """In the hub: run each waiter until it waits again (or ends), in order."""
+    for waiter in waiters:
+        waiter.switch(value)
+
+
 class _Connection:
     """One open connection: its transport, its outbox, and how it is ending."""
 
@@ -213,7 +265,7 @@ class _Connection:
         self.outbox = outbox
         # Fired True once sends may go ahead (on_connect done), False if it ends
         # first. Made only when a sender has to wait for it (see ready_event()).
-        self.ready: eventlet.event.Event | None = None
+        self.ready: _Signal | None = None
         self.ready_done = False  # decided: True (ready_now) or False (ended first)
         self.ready_now = False
         #: set (to the write's error) when the writer failed: deliver, then end
@@ -228,15 +280,15 @@ class _Connection:
         self.ready_done = True
         self.ready_now = value
         if self.ready is not None:
-            self.ready.send(value)
+            self.ready.fire(value)
 
-    def ready_event(self) -> eventlet.event.Event:
-        """The event fired once ``set_ready`` decides (already fired if it has)."""
+    def ready_event(self) -> _Signal:
+        """The signal fired once ``set_ready`` decides (already fired if it has)."""
         event = self.ready
         if event is None:
-            event = self.ready = eventlet.event.Event()
+            event = self.ready = _Signal()
             if self.ready_done:
-                event.send(self.ready_now)
+                event.fire(self.ready_now)
         return event
 
 
@@ -354,7 +406,6 @@ class GreenClient(Generic[M]):
         "_frames_lost_reported",
         "_frames_per_slice",
         "_keepalive",
-        "_line",
         "_messaging",
         "_min_frame",
         "_next",
@@ -496,13 +547,7 @@ class GreenClient(Generic[M]):
         # Fired, then dropped, whenever a connection opens or the client closes:
         # what senders wait on while there is no usable connection (made by the
         # first such sender, see _next_event()).
-        self._next: eventlet.event.Event | None = None
-        # The senders that wait (for a connection, or for room), in call order:
-        # one ticket each, the first one's fired. Only the first sender of the
-        # line may queue its frame, and no send() passes the line, so frames
-        # are queued in call order whatever wakes whom (a deque of its own is
-        # made by the first sender that waits).
-        self._line: deque[eventlet.event.Event] = _NO_LINE
+        self._next: _Signal | None = None
         self.close_reason: BaseException | None = None
         self._correlation_field = correlation_field
         self._type_field = type_field
@@ -928,17 +973,21 @@ class GreenClient(Generic[M]):
             raise StopGreenThread
 
     def _wake_senders(self) -> None:
-        """Wake every green thread waiting for a connection (it opened, or the client closed)."""
+        """Wake every green thread waiting for a connection (it opened, or the client closed).
+
+        They are woken in the order they called ``send()``, each running until it
+        has queued its frame (or waits again) before the next.
+        """
         event = self._next
         if event is not None:
             self._next = None
-            event.send(True)
+            event.fire()
 
-    def _next_event(self) -> eventlet.event.Event:
+    def _next_event(self) -> _Signal:
         """What a sender waits on while there is no usable connection."""
         event = self._next
         if event is None:
-            event = self._next = eventlet.event.Event()
+            event = self._next = _Signal()
         return event
 
     def _finish(self, reason: BaseException | None) -> None:
@@ -964,8 +1013,10 @@ class GreenClient(Generic[M]):
 
         Safe to call from any number of green threads at once: frames are queued
         whole, in call order, and written by one writer, never interleaved.
-        Senders that must wait (for a connection, or for room) wait in line:
-        their frames are queued in the order of their calls too.
+        Senders that wait for a connection are woken in the order of their
+        calls, each queuing its frame before the next runs; senders that wait
+        for room likewise. (A ``send()`` made at the moment they are woken may
+        still go first.)
 
         What returning means: the frame is queued on the current connection,
         behind every frame queued before it. The writer then writes it whole, or
@@ -989,113 +1040,98 @@ class GreenClient(Generic[M]):
                 ``on_connect`` whose connection has ended (its sends never go out
                 on the next connection).
         """
-        self._send_until(message, None)
+        data = self.protocol.encode(message)
+        if self._stale_hellos and eventlet.getcurrent() in self._stale_hellos:
+            raise ConnectionClosed("on_connect's connection ended; it never sends on the next one")
+        conn = self._conn
+        if conn is not None and conn.ready_now:
+            outbox = conn.outbox
+            if outbox.size < outbox.limit:
+                # Room now: put() does not wait. Any wait goes through
+                # _send_waiting, whose one deadline bounds the whole of it.
+                try:
+                    outbox.put(data)
+                    return
+                except OutboxEnded:
+                    pass
+        self._send_waiting(data)
 
     def _send_until(self, message: Any, until: float | None) -> None:
         """:meth:`send`, giving up (``SendTimeout``) at the monotonic time ``until``, if given.
 
         For ``request()``, whose timeout counts ``send()``'s wait too.
         """
+        if until is None:
+            self.send(message)
+            return
         data = self.protocol.encode(message)
         if self._stale_hellos and eventlet.getcurrent() in self._stale_hellos:
             raise ConnectionClosed("on_connect's connection ended; it never sends on the next one")
         conn = self._conn
-        if conn is not None and conn.ready_now and not self._line:
-            outbox = conn.outbox
-            if outbox.size < outbox.limit:
-                # Room now, and no sender waits before this one: put() does not
-                # wait. Any wait goes through _send_waiting, in line, with one
-                # deadline for the whole of it.
-                try:
-                    outbox.put(data)
-                    return
-                except OutboxEnded:
-                    pass
+        if conn is not None and conn.ready_now and conn.outbox.size < conn.outbox.limit:
+            try:
+                conn.outbox.put(data)
+                return
+            except OutboxEnded:
+                pass
         self._send_waiting(data, until)
 
     def _send_waiting(self, data: bytes, until: float | None = None) -> None:
-        """Queue ``data`` once there is a connection and room, in line behind earlier senders.
+        """Queue ``data`` once there is a connection and room for it.
 
         Raises what :meth:`send` raises. ``until``: a monotonic time to give up
-        at (SendTimeout) if it comes before ``send_timeout`` runs out.
+        at (``SendTimeout``) if it comes before ``send_timeout`` runs out.
         """
         deadline = None if self._send_timeout is None else time.monotonic() + self._send_timeout
         if until is not None and (deadline is None or until < deadline):
             deadline = until
         current = eventlet.getcurrent()
-        ticket: eventlet.event.Event | None = None
-        try:
-            while True:
-                if self.state is ConnectionState.CLOSED or self._closing:
-                    raise ConnectionClosed("send() on a closed client", self.close_reason)
-                if self._stale_hellos and current in self._stale_hellos:
-                    raise ConnectionClosed(
-                        "on_connect's connection ended; it never sends on the next one"
-                    )
-                conn = self._conn
-                inside = current is self._runner or (conn is not None and current is conn.hello)
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if not inside:
-                    # Wait for the senders before this one. (The runner and
-                    # on_connect's green thread pass the line: a hello goes out
-                    # before what waits for the connection.)
-                    if ticket is None:
-                        ticket = self._join_line()
-                    if not ticket.ready():
-                        if remaining is not None and remaining <= 0:
-                            raise SendTimeout(self._send_timeout_text())
-                        ticket.wait(remaining)
-                        continue
-                usable = conn is not None and conn.ending is None and not conn.outbox.ended
-                if conn is not None and usable and (conn.ready_now or inside):
-                    try:
-                        conn.outbox.put(data, remaining)
-                        return
-                    except OutboxEnded:
-                        continue
-                if inside:
-                    # Only the runner can bring the connection back: waiting here for
-                    # it would wait forever.
-                    raise ConnectionClosed("send() from a callback while disconnected")
-                if conn is not None and conn.ending is not None:
-                    # The write failed and the runner has not ended the connection yet
-                    # (it first delivers what already arrived, and may be waiting for
-                    # room on the queue): fail now rather than wait for a reconnection
-                    # that a consumer blocked here could hold up. The yield keeps a
-                    # caller that retries in a loop from starving the hub.
-                    eventlet.sleep(0)
-                    raise ConnectionClosed("the connection broke while sending", conn.ending)
-                if remaining is not None and remaining <= 0:
-                    raise SendTimeout(self._send_timeout_text())
-                # No connection yet; or the runner is ending this one (the server
-                # closed it, a read failed): wait for the next one.
-                event = conn.ready_event() if conn is not None and usable else self._next_event()
-                event.wait(remaining)
-        finally:
-            if ticket is not None:
-                self._leave_line(ticket)
-
-    def _send_timeout_text(self) -> str:
-        return f"no connection, or no room, in time (send_timeout={self._send_timeout}s)"
-
-    def _join_line(self) -> eventlet.event.Event:
-        """Put the calling sender at the end of the line; its ticket fires when it is first."""
-        line = self._line
-        if line is _NO_LINE:
-            line = self._line = deque()
-        ticket = eventlet.event.Event()
-        if not line:
-            ticket.send(True)
-        line.append(ticket)
-        return ticket
-
-    def _leave_line(self, ticket: eventlet.event.Event) -> None:
-        """Take ``ticket`` out of the line (queued, gave up, or interrupted); fire the next."""
-        line = self._line
-        first = line[0] is ticket
-        line.remove(ticket)
-        if first and line:
-            line[0].send(True)
+        while True:
+            if self.state is ConnectionState.CLOSED or self._closing:
+                raise ConnectionClosed("send() on a closed client", self.close_reason)
+            if self._stale_hellos and current in self._stale_hellos:
+                raise ConnectionClosed(
+                    "on_connect's connection ended; it never sends on the next one"
+                )
+            conn = self._conn
+            inside = current is self._runner or (conn is not None and current is conn.hello)
+            usable = conn is not None and conn.ending is None and not conn.outbox.ended
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if conn is not None and usable and (conn.ready_now or inside):
+                try:
+                    conn.outbox.put(data, remaining)
+                    return
+                except OutboxEnded:
+                    continue
+                except SendTimeout:
+                    if until is not None and deadline == until:
+                        raise  # the caller's own deadline (request()'s timeout)
+                    raise SendTimeout(
+                        f"no room in the send buffer within send_timeout={self._send_timeout}s "
+                        "(the server reads too slowly)"
+                    ) from None
+            if inside:
+                # Only the runner can bring the connection back: waiting here for
+                # it would wait forever.
+                raise ConnectionClosed("send() from a callback while disconnected")
+            if conn is not None and conn.ending is not None:
+                # The write failed and the runner has not ended the connection yet
+                # (it first delivers what already arrived, and may be waiting for
+                # room on the queue): fail now rather than wait for a reconnection
+                # that a consumer blocked here could hold up. The yield keeps a
+                # caller that retries in a loop from starving the hub.
+                eventlet.sleep(0)
+                raise ConnectionClosed("the connection broke while sending", conn.ending)
+            if remaining is not None and remaining <= 0:
+                raise SendTimeout(
+                    "no connection in time"
+                    if until is not None and deadline == until
+                    else f"no connection within send_timeout={self._send_timeout}s"
+                )
+            # No connection yet; or the runner is ending this one (the server
+            # closed it, a read failed): wait for the next one.
+            event = conn.ready_event() if conn is not None and usable else self._next_event()
+            event.wait(remaining)
 
     def flush(self, timeout: float | None = None) -> None:
         """Wait until every frame queued by ``send()`` so far has been handed to the kernel.

@@ -387,7 +387,7 @@ def test_senders_waiting_for_on_connect_go_out_in_call_order() -> None:
             client.close()
 
 
-def test_a_sender_that_gives_up_lets_the_next_in_line_go() -> None:
+def test_a_sender_that_gives_up_does_not_hold_up_the_others() -> None:
     port = free_port()
     first = ReferenceServer("127.0.0.1", port).start()
     client = greenclient.connect("127.0.0.1", port, reconnect=FAST)
