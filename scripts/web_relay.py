@@ -57,6 +57,12 @@ __all__ = ["create_app", "main", "relay_messages"]
 DEFAULT_SCALA_HOST = "localhost"
 DEFAULT_SCALA_PORT = 8000
 STATIC = Path(__file__).resolve().parent / "web_relay_static"
+#: The largest Socket.IO packet the relay accepts from a browser (python-engineio's
+#: default, stated here): a bigger one closes the browser's connection.
+MAX_PACKET_BYTES = 1_000_000
+#: The longest text (UTF-8 bytes) the page sends: JSON escaping may double it on
+#: the way, and the packet must still fit.
+MAX_TEXT_BYTES = 400_000
 
 PAGE = """<!doctype html>
 <html lang="en">
@@ -85,6 +91,7 @@ PAGE = """<!doctype html>
 <script src="/static/socket.io.min.js"></script>
 <script>
   const socket = io();
+  const MAX_TEXT_BYTES = __MAX_TEXT_BYTES__;
   const list = document.getElementById("messages");
   const status = document.getElementById("status");
   socket.on("message", (message) => {
@@ -103,6 +110,11 @@ PAGE = """<!doctype html>
     event.preventDefault();
     const input = document.getElementById("text");
     if (!input.value) return;
+    const size = new TextEncoder().encode(input.value).length;
+    if (size > MAX_TEXT_BYTES) {
+      status.textContent = `not sent: ${size} bytes, more than the relay takes (${MAX_TEXT_BYTES})`;
+      return;
+    }
     socket.emit("send", {type: "chat", text: input.value}, (answer) => {
       if (!answer.ok) status.textContent = "not sent: " + answer.error;
     });
@@ -130,11 +142,13 @@ def create_app(relay: Relay) -> tuple[Any, Any]:
         :func:`relay_messages` in a green thread (``socketio.start_background_task``).
     """
     app = Flask(__name__, static_folder=str(STATIC), static_url_path="/static")
-    socketio = SocketIO(app, async_mode="eventlet")
+    socketio = SocketIO(app, async_mode="eventlet", max_http_buffer_size=MAX_PACKET_BYTES)
 
     @app.get("/")
     def index() -> Any:
-        return Response(PAGE, mimetype="text/html")
+        return Response(
+            PAGE.replace("__MAX_TEXT_BYTES__", str(MAX_TEXT_BYTES)), mimetype="text/html"
+        )
 
     def on_connect() -> None:
         socketio.emit("status", relay.status, to=request.sid)  # type: ignore[attr-defined]

@@ -227,6 +227,16 @@ def test_chromium_shows_broadcasts_and_its_form_reaches_scala(
         driver.execute_script("arguments[0].value += arguments[1];", box, "😀")
         driver.find_element(By.CSS_SELECTOR, "#send button").click()
         assert scala.take_received(1, timeout=30) == [{"type": "chat", "text": typed}]
+
+        # Too long for one Socket.IO packet: the page says so and sends nothing,
+        # and the browser's connection stays up for the next message.
+        driver.execute_script("arguments[0].value = 'é'.repeat(200001);", box)
+        driver.find_element(By.CSS_SELECTOR, "#send button").click()
+        wait.until(lambda d: "not sent: 400002 bytes" in d.find_element(By.ID, "status").text)
+        driver.execute_script("arguments[0].value = 'after the long one';", box)
+        driver.find_element(By.CSS_SELECTOR, "#send button").click()
+        after = [{"type": "chat", "text": "after the long one"}]
+        assert scala.take_received(1, timeout=30) == after
         scala.broadcast({"type": "chat", "user": "scala", "text": "got it ~ obrigado 👍"})
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#messages code")) > 3)
         screenshot = os.environ.get("GREENCLIENT_SCREENSHOT") or str(tmp_path / "relay.png")
