@@ -12,6 +12,7 @@ greenclient at module level, so that ``__init__`` can use it first.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -98,13 +99,13 @@ count = _checked("count", int, lambda n: n >= 1, "a whole number of at least 1")
 def delimiter(text: str) -> str:
     """An argparse type: a delimiter that greenclient can frame every JSON message with.
 
-    It must not be empty, and JSON text must not be able to hold it outside strings
-    (``}``, ``,``, digits...), where no escape could hide it. The check asks the JSON
-    codec itself to frame messages that use all of JSON's syntax.
+    It must not be empty, and the JSON codec must be able to keep it out of every
+    message (:func:`greenclient.codec.frames_every_message`): not ``}``, ``,``,
+    digits, ``ee`` or a backslash, which JSON itself writes where no escape hides
+    them.
     """
     # Imported here: the package imports this module before it patches anything.
-    from .errors import EncodeError  # noqa: PLC0415
-    from .protocol import MessageProtocol  # noqa: PLC0415
+    from .codec import frames_every_message  # noqa: PLC0415
 
     if not text:
         raise argparse.ArgumentTypeError("the delimiter must not be empty")
@@ -114,25 +115,12 @@ def delimiter(text: str) -> str:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not valid UTF-8 text (the terminal's encoding?)"
         ) from None
-    try:
-        protocol = MessageProtocol(delimiter=text)
-        for message in _PROBES:
-            protocol.encode(message)
-    except (EncodeError, ValueError):
+    if not frames_every_message(text.encode("utf-8")):
         raise argparse.ArgumentTypeError(
-            f"{text!r} cannot delimit JSON messages: JSON uses it outside strings, where it "
-            "cannot be escaped; choose another, such as ~ (the default), \\n or §"
-        ) from None
+            f"{text!r} cannot delimit JSON messages: JSON writes its first character where "
+            "no escape can hide it; choose another, such as ~ (the default), | or §"
+        )
     return text
-
-
-_PRINTABLE_ASCII: Final = "".join(chr(c) for c in range(32, 127))
-#: Messages that, between them, use every character compact JSON writes outside strings.
-_PROBES: Final[tuple[Any, ...]] = (
-    {"a": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, -0.5, 1e100, 1.5e-7, True, False, None, {}, [], ""]},
-    {"text": _PRINTABLE_ASCII, "b": {"c": [{"d": "e"}]}},
-    [_PRINTABLE_ASCII],
-)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -158,6 +146,20 @@ class _Version(argparse.Action):
 def add_version(parser: argparse.ArgumentParser) -> None:
     """Add ``--version`` to ``parser``."""
     parser.add_argument("--version", action=_Version, help="print the version and exit")
+
+
+def prepare_output() -> bool:
+    """Make standard output print any text; False when there is none (it was closed).
+
+    Characters the terminal's encoding cannot show (a C locale) are written as
+    backslash escapes instead of raising ``UnicodeEncodeError``.
+    """
+    out = sys.stdout
+    if out is None:
+        return False
+    if isinstance(out, io.TextIOWrapper):
+        out.reconfigure(errors="backslashreplace")
+    return True
 
 
 def quiet_broken_pipe() -> int:

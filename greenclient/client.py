@@ -659,6 +659,12 @@ class GreenClient(Generic[M]):
             reason = None  # close(): not an error of the connection
         except ConnectError as exc:
             reason = exc
+        except (KeyboardInterrupt, SystemExit):
+            # Ctrl-C (or sys.exit() in a callback) that landed in the listener: the
+            # client closes, and the exception goes on to the main green thread,
+            # as it would have had it landed there.
+            reason = None
+            raise
         except BaseException as exc:  # a bug: keep it visible, but still wake everyone
             logger.exception("greenclient: listener failed")
             reason = exc
@@ -835,8 +841,12 @@ class GreenClient(Generic[M]):
             if messages:
                 self.queue.put_batch(messages, nbytes * len(messages) // count)
             return
-        self.queue.put_batch(messages, nbytes)
-        self.stats.messages_received += len(messages)
+        # Counted as they are put: put_batch() may wait for room after putting
+        # part of them, and the listener may be stopped there.
+        self.queue.put_batch(messages, nbytes, self._count_received)
+
+    def _count_received(self, count: int) -> None:
+        self.stats.messages_received += count
 
     def _deliver_mixed(self, items: list[Any], nbytes: int) -> None:
         """Deliver the messages among ``items`` and report the rejected frames, in stream order."""
@@ -922,8 +932,10 @@ class GreenClient(Generic[M]):
                 self._default_on_error.flush()
             will_reconnect = self._backoff is not None and not self._closing
             if self._messaging is not None:
-                # Requests waiting for a reply fail now, not at their timeout.
+                # Requests waiting for a reply fail now, not at their timeout;
+                # so do those whose send() still waits: woken, they see it.
                 self._messaging.connection_ended(reason)
+                self._wake_senders()
             self.stats.disconnects += 1
             self._put_event(Disconnected(reason, will_reconnect))
             self._callback(self._on_disconnect, self, reason)
@@ -1056,12 +1068,16 @@ class GreenClient(Generic[M]):
                     pass
         self._send_waiting(data)
 
-    def _send_until(self, message: Any, until: float | None) -> None:
-        """:meth:`send`, giving up (``SendTimeout``) at the monotonic time ``until``, if given.
+    def _send_until(
+        self, message: Any, until: float | None, abandon: Callable[[], bool] | None = None
+    ) -> None:
+        """:meth:`send`, for ``request()``: its timeout counts ``send()``'s wait too.
 
-        For ``request()``, whose timeout counts ``send()``'s wait too.
+        Gives up (``SendTimeout``) at the monotonic time ``until`` if given, and
+        returns without queuing anything as soon as ``abandon()`` is true while
+        it waits (the request failed meanwhile: its connection ended).
         """
-        if until is None:
+        if until is None and abandon is None:
             self.send(message)
             return
         data = self.protocol.encode(message)
@@ -1074,19 +1090,24 @@ class GreenClient(Generic[M]):
                 return
             except OutboxEnded:
                 pass
-        self._send_waiting(data, until)
+        self._send_waiting(data, until, abandon)
 
-    def _send_waiting(self, data: bytes, until: float | None = None) -> None:
+    def _send_waiting(
+        self, data: bytes, until: float | None = None, abandon: Callable[[], bool] | None = None
+    ) -> None:
         """Queue ``data`` once there is a connection and room for it.
 
         Raises what :meth:`send` raises. ``until``: a monotonic time to give up
         at (``SendTimeout``) if it comes before ``send_timeout`` runs out.
+        ``abandon``: return, queuing nothing, once it is true.
         """
         deadline = None if self._send_timeout is None else time.monotonic() + self._send_timeout
         if until is not None and (deadline is None or until < deadline):
             deadline = until
         current = eventlet.getcurrent()
         while True:
+            if abandon is not None and abandon():
+                return
             if self.state is ConnectionState.CLOSED or self._closing:
                 raise ConnectionClosed("send() on a closed client", self.close_reason)
             if self._stale_hellos and current in self._stale_hellos:

@@ -54,6 +54,7 @@ __all__ = [
     "CodecName",
     "JsonCodec",
     "TextCodec",
+    "frames_every_message",
     "make_codec",
 ]
 
@@ -151,10 +152,28 @@ def _escape_forbidden(data: bytes, forbidden: bytes) -> bytes:
         data = text.encode("ascii")
     if forbidden in data:
         raise EncodeError(
-            f"the JSON text contains the delimiter {forbidden!r} outside a string; "
-            "choose a delimiter that JSON does not use for its syntax"
+            f"the JSON text contains the delimiter {forbidden!r} and no escape can hide it "
+            "(JSON uses its first character for syntax or escapes); choose a delimiter "
+            "that frames every message, such as ~"
         )
     return data
+
+
+def frames_every_message(delimiter: bytes) -> bool:
+    """True when the JSON codec can frame every JSON message with ``delimiter``.
+
+    So it is when the delimiter can never occur in what the codec writes:
+    it holds a byte that is not ASCII (the codec then writes ASCII only) or a
+    control character (compact JSON has none: a string's are escaped), or its
+    first character is one that compact JSON has only inside strings, where the
+    codec escapes it. Any other delimiter (``}``, ``ee``, a backslash) frames
+    most messages, and ``encode`` refuses the others with ``EncodeError``.
+    """
+    if not delimiter:
+        return False
+    if not delimiter.isascii() or any(byte < 0x20 for byte in delimiter):
+        return True
+    return chr(delimiter[0]) not in _JSON_OUTSIDE_STRINGS
 
 
 def _has_non_finite(message: Any) -> bool:

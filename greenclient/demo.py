@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import codecs
 import contextlib
-import io
 import json
 import os
 import sys
@@ -234,9 +233,9 @@ def main(argv: list[str] | None = None, *, prog: str = "greenclient-demo") -> in
     cannot be reached, status 1; a closed standard output, status 141, quietly.
     """
     args = _parser(prog).parse_args(argv)
+    if not _cli.prepare_output():
+        return _cli.BROKEN_PIPE_STATUS  # no standard output at all: as if closed
     out = sys.stdout
-    if isinstance(out, io.TextIOWrapper):
-        out.reconfigure(errors="backslashreplace")
     try:
         with _cbreak_if_terminal(out) as editing:
             return _run(args, prog, _Output(out, editing))

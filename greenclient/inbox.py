@@ -41,7 +41,7 @@ from __future__ import annotations
 import contextlib
 import queue
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from itertools import starmap
 from typing import Any, Final
 
@@ -263,12 +263,15 @@ class Inbox:
 
     # -- the producers' side --------------------------------------------------------
 
-    def put_batch(self, items: list[Any], nbytes: int) -> None:
+    def put_batch(
+        self, items: list[Any], nbytes: int, on_put: Callable[[int], object] | None = None
+    ) -> None:
         """Put ``items`` in order, charged ``nbytes`` in all; wait while the queue is full.
 
         The items go in as soon as there is room: as many as ``maxsize`` leaves
         space for, while the queue holds fewer than ``max_bytes`` bytes. Getters
-        are woken once per chunk put, not once per item.
+        are woken once per chunk put, not once per item. ``on_put(n)`` is
+        called with the number of items of each chunk, as it is put.
         """
         count = len(items)
         if not count:
@@ -288,6 +291,8 @@ class Inbox:
                 start += take
                 charge = nbytes * start // count - charged_before
                 self._put_count += take
+                if on_put is not None:
+                    on_put(take)
                 if charge:
                     self._charges.append((self._put_count, charge))
                     self._bytes += charge

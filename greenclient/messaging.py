@@ -22,8 +22,9 @@ Invariants:
 * The dispatcher is not the listener: a handler may call ``request()`` (whose
   reply the listener reads) or ``send()``. A handler that makes a request
   while the backlog is full waits for its reply no longer than its timeout.
-* A handler's exception is logged on the ``greenclient`` logger and counted in
-  :attr:`Dispatcher.errors`; dispatch goes on with the next message.
+* A handler's exception (an ``eventlet.Timeout`` of its own included) is logged
+  on the ``greenclient`` logger and counted in :attr:`Dispatcher.errors`;
+  dispatch goes on with the next message.
 * When the client closes, the dispatcher runs the handlers of what is already
   in the backlog, then ends; :meth:`Dispatcher.join` waits for that.
 """
@@ -39,6 +40,7 @@ import eventlet
 import eventlet.event
 import eventlet.greenpool
 import eventlet.queue
+import eventlet.timeout
 
 from .errors import ConnectionClosed, EncodeError, RequestTimeout, SendTimeout
 from .routing import (
@@ -94,9 +96,11 @@ class Dispatcher:
         self._thread: Any = None
         self._stopping = False
         self._lent = 0  # slots lent to connection events, given back as the backlog drains
-        self._unfinished = 0
-        self._idle = eventlet.event.Event()
-        self._idle.send(None)
+        # Ordinals of the items handed over and not finished yet; join() waits
+        # for those handed over before it was called.
+        self._handed = 0
+        self._open: set[int] = set()
+        self._progress: eventlet.event.Event | None = None  # made by a waiting join()
         #: Handlers that raised.
         self.errors = 0
         #: Handlers that ran (whether they raised or not).
@@ -113,13 +117,13 @@ class Dispatcher:
             return
         if self._thread is None:
             self._thread = eventlet.spawn(self._run)
-        if self._unfinished == 0:
-            self._idle = eventlet.event.Event()
-        self._unfinished += 1
+        self._handed += 1
+        ordinal = self._handed
+        self._open.add(ordinal)
         try:
-            self._backlog.put((handler, item))
+            self._backlog.put((handler, item, ordinal))
         except BaseException:  # the listener was stopped while it waited for room
-            self._finished_one()
+            self._finished_one(ordinal)
             raise
 
     def put_now(self, handler: Callable[[Any], Any], item: Any) -> None:
@@ -147,30 +151,32 @@ class Dispatcher:
                 self._lent -= 1
             if entry is _STOP:
                 break
-            handler, item = entry
+            handler, item, ordinal = entry
             if pool is None:
-                self._call(handler, item)
+                self._call(handler, item, ordinal)
             else:
-                pool.spawn_n(self._call, handler, item)  # waits while the pool is full
+                pool.spawn_n(self._call, handler, item, ordinal)  # waits while the pool is full
         if pool is not None:
             pool.waitall()
 
-    def _call(self, handler: Callable[[Any], Any], item: Any) -> None:
+    def _call(self, handler: Callable[[Any], Any], item: Any, ordinal: int) -> None:
         try:
             handler(item)
-        except Exception:
+        except (Exception, eventlet.timeout.Timeout):  # an eventlet.Timeout of the handler's own
             self.errors += 1
             if self.on_error is not None:
                 self.on_error()
             logger.exception("greenclient: handler %r raised on %r", handler, _short(item))
         finally:
             self.handled += 1
-            self._finished_one()
+            self._finished_one(ordinal)
 
-    def _finished_one(self) -> None:
-        self._unfinished -= 1
-        if self._unfinished == 0:
-            self._idle.send(None)
+    def _finished_one(self, ordinal: int) -> None:
+        self._open.discard(ordinal)
+        progress = self._progress
+        if progress is not None:
+            self._progress = None
+            progress.send(None)
 
     def stop(self) -> None:
         """Run what is already in the backlog, then end the dispatcher. Idempotent.
@@ -192,21 +198,27 @@ class Dispatcher:
     def join(self, timeout: float | None = None) -> bool:
         """Wait until every handler queued so far has returned.
 
+        Items queued after the call are not waited for.
+
         Returns:
-            True when none is left running or waiting; False after ``timeout``.
+            True once those handlers have all returned; False after ``timeout``.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self._unfinished:
+        target = self._handed
+        while self._open and min(self._open) <= target:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return False
-            self._idle.wait(remaining)
+            progress = self._progress
+            if progress is None:
+                progress = self._progress = eventlet.event.Event()
+            progress.wait(remaining)
         return True
 
     @property
     def running(self) -> int:
         """Handlers queued or running that have not returned yet."""
-        return self._unfinished
+        return len(self._open)
 
 
 def _short(item: Any, limit: int = 200) -> str:
@@ -218,8 +230,9 @@ class Messaging:
     """Request/reply and handlers for one client.
 
     Args:
-        send: sends one message, giving up with ``SendTimeout`` at the
-            monotonic time it is given (None: only at ``send_timeout``).
+        send: ``send(message, until, abandon)`` sends one message, giving up
+            with ``SendTimeout`` at the monotonic time ``until`` (None: only at
+            ``send_timeout``), and unsent as soon as ``abandon()`` is true.
         stats: the client's counters; ``late_replies`` and ``handler_errors``
             are kept up to date.
         correlation_field: the field that carries correlation ids.
@@ -231,7 +244,7 @@ class Messaging:
 
     def __init__(
         self,
-        send: Callable[[Any, float | None], Any],
+        send: Callable[[Any, float | None, Callable[[], bool]], Any],
         stats: Any,
         *,
         correlation_field: str = DEFAULT_CORRELATION_FIELD,
@@ -319,8 +332,11 @@ class Messaging:
         cid = self.pending.add(waiter)
         self.router.requests_made = True
         try:
+            tagged = self._with_field(message, self.correlation_field, cid)
             try:
-                self._send(self._with_field(message, self.correlation_field, cid), deadline)
+                # Gives up, unsent, if the connection ends while it waits (the
+                # waiter then holds ConnectionClosed, raised below).
+                self._send(tagged, deadline, waiter.ready)
             except SendTimeout:
                 if deadline is None or time.monotonic() < deadline:
                     raise  # send_timeout ran out first

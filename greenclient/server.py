@@ -106,7 +106,8 @@ class ReferenceServer:
     Args:
         host, port: where to listen; port 0 picks a free one (see :attr:`port`).
         delimiter: frames end with it, as in greenclient.
-        echo: broadcast every message received to every client (a chat room).
+        echo: broadcast every message received to every client (a chat room),
+            except the requests it answers.
         answer_requests: answer every received object that has a
             ``"_correlation_id"`` with a reply broadcast to every client
             (see :func:`reply_to`).
@@ -210,12 +211,13 @@ class ReferenceServer:
                     self.received.put(item)
                     if self._on_message is not None:
                         self._on_message(item)
-                    if self.echo:
+                    reply = reply_to(item) if self.answer_requests else None
+                    if reply is not None:
+                        # A request is answered, not echoed: its echo would carry
+                        # its id back to the sender ahead of the reply.
+                        self.broadcast(reply)
+                    elif self.echo:
                         self.broadcast(item)
-                    if self.answer_requests:
-                        reply = reply_to(item)
-                        if reply is not None:
-                            self.broadcast(reply)
                 eventlet.sleep(0)
         finally:
             self._peers.pop(id(peer), None)
@@ -292,10 +294,19 @@ class ReferenceServer:
 
 
 def _read_lines() -> Iterator[str]:
-    """Lines of standard input, read without blocking other green threads."""
+    """Lines of standard input, read without blocking other green threads.
+
+    Standard input that cannot be read (closed, or ``/dev/null``, which eventlet's
+    poller refuses) ends like an empty one.
+    """
     pending = b""
     while True:
-        chunk = os.read(0, 65536)  # green after monkey_patch()
+        try:
+            chunk = os.read(0, 65536)  # green after monkey_patch()
+        except BrokenPipeError:
+            raise  # thrown in here: standard output went away (see _serve's say())
+        except OSError:
+            chunk = b""
         if not chunk:
             if pending:
                 yield pending.decode("utf-8", "replace")
@@ -342,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     cannot listen, 2 for a bad option, 141 when its standard output was closed.
     """
     args = _parser().parse_args(argv)
+    if not _cli.prepare_output():
+        return _cli.BROKEN_PIPE_STATUS  # no standard output at all: as if closed
     try:
         return _serve(args)
     except BrokenPipeError:
@@ -390,7 +403,9 @@ def _serve(args: argparse.Namespace) -> int:
     delimiter = server.delimiter
     try:
         for line in _read_lines():
-            command, _, text = line.partition(" ")
+            if not line.strip():
+                continue  # a blank line is no command
+            command, _, text = line.lstrip(" ").partition(" ")
             if command == "send":
                 server.broadcast_bytes(text.encode("utf-8") + delimiter)
             elif command == "json":

@@ -76,6 +76,11 @@ BAD_DEMO_OPTIONS = [
     (["--delimiter", "}"], "cannot delimit JSON"),
     (["--delimiter", "1"], "cannot delimit JSON"),
     (["--delimiter", "\udcff"], "not valid UTF-8"),  # the byte 0xff, as argv decodes it
+    # Frame most messages, not all: JSON writes their first character itself.
+    (["--delimiter", "\\n"], "cannot delimit JSON"),  # backslash, n
+    (["--delimiter", "ee"], "cannot delimit JSON"),
+    (["--delimiter", " ~"], "cannot delimit JSON"),
+    (["--delimiter", "0x"], "cannot delimit JSON"),
     (["--rate", "0"], "greater than 0"),
     (["--rate", "-3"], "greater than 0"),
     (["--rate", "nan"], "greater than 0"),
@@ -435,3 +440,59 @@ def test_demo_on_a_terminal_reprints_the_line_being_typed_below_each_message() -
                 proc.wait(10)
             os.close(program_side)
             os.close(control)
+
+
+def test_server_ends_cleanly_when_its_standard_input_is_dev_null_or_closed() -> None:
+    # eventlet's poller refuses /dev/null; a closed descriptor is worse. Both are
+    # what a background job or a service may get: the end of input, status 0.
+    for redirect in ("</dev/null", "<&-"):
+        proc = run(["sh", "-c", f'exec "$@" {redirect}', "sh", *SERVER, "--port", "0"])
+        assert proc.returncode == 0, proc.stderr
+        assert b"Traceback" not in proc.stderr
+        assert proc.stdout.startswith(b"LISTENING 127.0.0.1 ")
+
+
+def test_server_skips_blank_lines_and_a_space_before_a_command() -> None:
+    proc = run([*SERVER, "--port", "0"], stdin=b"\n   \n  close\nquit\n")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.decode().splitlines()
+    assert lines[1:] == ["OK close"]
+
+
+def test_server_under_a_c_locale_prints_escapes_instead_of_failing() -> None:
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
+    env.pop("PYTHONIOENCODING", None)
+    server = subprocess.Popen(
+        [*SERVER, "--port", "0", "--echo"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert server.stdout is not None
+        assert server.stdin is not None
+        port = int(server.stdout.readline().split()[2])
+        with greenclient.connect("127.0.0.1", port) as client:
+            client.send({"text": "olá ~ 😀"})
+            assert client.get(timeout=10) == {"text": "olá ~ 😀"}  # echoed: the server lives
+        server.stdin.write("bogus é\nquit\n".encode())
+        server.stdin.flush()
+        out, err = server.communicate(timeout=TIMEOUT)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert server.returncode == 0, err
+    assert b"Traceback" not in err
+    assert b'RECEIVED {"text":"ol\\xe1 ~ \\U0001f600"}' in out
+    assert b"ERROR unknown command 'bogus'" in out
+
+
+@pytest.mark.parametrize("command", ["server", "demo"])
+def test_no_standard_output_at_all_ends_quietly(command: str) -> None:
+    demo = [*DEMO_COMMANDS["python -m greenclient"](), "--count", "1"]
+    argv = [*SERVER, "--port", "0"] if command == "server" else demo
+    proc = run(["sh", "-c", 'exec "$@" >&-', "sh", *argv])
+    assert proc.returncode == _cli.BROKEN_PIPE_STATUS, proc.stderr
+    assert proc.stderr == b""

@@ -3,6 +3,7 @@ encoding messages into payloads that never hold the delimiter."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -18,6 +19,7 @@ from greenclient.codec import (
     JsonCodec,
     TextCodec,
     _run_marker,
+    frames_every_message,
     make_codec,
 )
 from greenclient.errors import DecodeError, EncodeError, FrameTooLarge, PartialFrame
@@ -601,3 +603,41 @@ def test_a_rejected_frame_is_parsed_at_most_once(codec: JsonCodec, frame: bytes)
     assert all(e.__cause__ is not None for e in out)
     # The standard library's path parses with scan_once, never with the full decoder.
     assert len(calls) <= (0 if codec._scan_once is not None else 10)
+
+
+def _messages_with(delimiter: str) -> list[object]:
+    """Messages that between them write every character JSON can write, and ``delimiter``."""
+    every_ascii = "".join(map(chr, range(128)))
+    return [
+        {"a": [0, 1, -2.5, 1e100, 1.5e-7, True, False, None, {}, [], ""]},
+        {"text": every_ascii, "more": "olá 😀 \u2028"},
+        {every_ascii: delimiter, delimiter: [delimiter, "x" + delimiter + "y"]},
+        [delimiter[0], delimiter[-1], "see you", "C:\\new", "-- 0x"],
+    ]
+
+
+@pytest.mark.parametrize("delimiter", ["~", "|", "§", "\n", "\r\n", "\x00", "é~", "xy", "\x1e"])
+def test_a_delimiter_that_frames_every_message_does(delimiter: str) -> None:
+    raw = delimiter.encode("utf-8")
+    assert frames_every_message(raw)
+    codec = JsonCodec()
+    for message in _messages_with(delimiter):
+        data = codec.encode(message, raw)
+        assert raw not in data
+        assert json.loads(data) == message
+
+
+@pytest.mark.parametrize(
+    "delimiter", ["}", ",", "1", "ee", "e", "\\n", "\\", " ~", " ", "0x", "-", "u", '"']
+)
+def test_a_delimiter_that_does_not_fails_on_some_message(delimiter: str) -> None:
+    raw = delimiter.encode("utf-8")
+    assert not frames_every_message(raw)
+    codec = JsonCodec()
+    failed = 0
+    for message in _messages_with(delimiter):
+        with contextlib.suppress(EncodeError):
+            codec.encode(message, raw)
+            continue
+        failed += 1
+    assert failed

@@ -260,3 +260,55 @@ def test_a_put_interrupted_while_waiting_for_room_leaves_no_count_behind() -> No
     gate.send(None)
     assert dispatcher.join(10)
     dispatcher.stop()
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_a_handler_whose_own_eventlet_timeout_escapes_is_an_error_like_any(
+    srv: ReferenceServer, concurrency: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    # eventlet.Timeout is a BaseException: with concurrency=1 it killed the
+    # dispatcher, and every later message waited for a handler for ever.
+    with connected(srv, concurrency=concurrency) as client:
+        seen: list[int] = []
+
+        @client.on("*")
+        def impatient(message: Any) -> None:
+            if message["n"] == 0:
+                with eventlet.Timeout(0.01):
+                    eventlet.sleep(1)
+            seen.append(message["n"])
+
+        with caplog.at_level(logging.ERROR, logger="greenclient"):
+            for n in range(4):
+                srv.broadcast({"n": n})
+            assert wait_until(lambda: len(seen) == 3, 10)
+            assert client.join_handlers(10)
+        assert sorted(seen) == [1, 2, 3]
+        assert client.stats.handler_errors == 1
+        assert sum("Timeout" in (r.exc_text or "") for r in caplog.records) == 1
+
+
+def test_join_waits_for_what_was_handed_over_before_the_call_only() -> None:
+    dispatcher = Dispatcher(concurrency=2)
+    gates = [eventlet.event.Event() for _ in range(3)]
+    done: list[int] = []
+
+    def wait_for_gate(item: int) -> None:
+        gates[item].wait()
+        done.append(item)
+
+    dispatcher.put(wait_for_gate, 0)
+    dispatcher.put(wait_for_gate, 1)
+    eventlet.sleep(0)
+    joined = eventlet.spawn(dispatcher.join, 10)
+    eventlet.sleep(0)
+    dispatcher.put(wait_for_gate, 2)  # after the call: not waited for
+    gates[1].send(None)
+    gates[0].send(None)
+    assert joined.wait() is True
+    assert sorted(done) == [0, 1]
+    assert dispatcher.running == 1
+    gates[2].send(None)
+    assert dispatcher.join(10)
+    assert dispatcher.running == 0
+    dispatcher.stop()

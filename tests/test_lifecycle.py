@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import socket
 import ssl
+import subprocess
+import sys
 from typing import Any
 
 import eventlet
@@ -271,3 +273,55 @@ def test_close_from_on_error_stops_the_listener_when_it_returns() -> None:
         assert wait_until(lambda: client.closed, timeout=5)
         assert len(calls) == 1
         assert drain(client) == [greenclient.END]
+
+
+SYSTEM_EXIT_IN_ON_ERROR = """
+import os, sys
+import greenclient
+from greenclient.server import ReferenceServer
+
+def leave(error):
+    raise SystemExit(3)
+
+server = ReferenceServer("127.0.0.1", 0).start()
+client = greenclient.connect("127.0.0.1", server.port, on_error=leave)
+server.wait_for_clients(1, 10)
+server.broadcast_bytes(b"bad~")
+try:
+    for message in client:
+        pass
+    print("the loop ended", flush=True)
+except SystemExit as exc:
+    print("main got SystemExit", exc.code, "closed" if client.closed else "open", flush=True)
+os._exit(0)  # the exception went through the hub: no clean-up is attempted after it
+"""
+
+
+def test_system_exit_in_a_callback_reaches_the_application_and_closes_the_client() -> None:
+    # Ctrl-C or sys.exit() that lands in the listener is the application's, not a
+    # bug of greenclient's to log and swallow. (In a process of its own: on the
+    # asyncio hub, an exception that went through the hub leaves it unusable.)
+    proc = subprocess.run(
+        [sys.executable, "-c", SYSTEM_EXIT_IN_ON_ERROR],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.stdout == b"main got SystemExit 3 closed\n", proc.stderr
+    assert b"listener failed" not in proc.stderr
+
+
+def test_messages_received_counts_what_is_on_the_queue_while_the_listener_waits() -> None:
+    def ten(sock: socket.socket) -> None:
+        sock.sendall(b"".join(b'{"n":%d}~' % n for n in range(10)))
+        eventlet.sleep(10)
+
+    with RawServer(ten) as raw:
+        client = greenclient.connect("127.0.0.1", raw.port, maxsize=3)
+        assert wait_until(lambda: client.queue.qsize() == 3)
+        eventlet.sleep(0.05)
+        assert client.stats.messages_received == 3  # on the queue; 7 wait for room
+        client.close()  # the listener is stopped while it waits
+        got = drain(client)
+        assert got == [{"n": 0}, {"n": 1}, {"n": 2}, greenclient.END]
+        assert client.stats.messages_received == 3

@@ -18,7 +18,7 @@ import pytest
 import greenclient
 from greenclient.server import ReferenceServer
 
-from .helpers import RawServer, wait_until
+from .helpers import RawServer, reset, wait_until
 
 
 @pytest.fixture
@@ -251,3 +251,52 @@ def test_send_timeout_still_raises_when_it_comes_first(server: ReferenceServer) 
             client.request({"op": "ping"}, timeout=5)
     finally:
         client.close()
+
+
+def test_a_request_whose_send_waits_fails_at_once_when_the_connection_ends() -> None:
+    # The documented rule (every waiting request raises ConnectionClosed when the
+    # connection ends) covers a request whose send() still waits for room.
+    policy = greenclient.ReconnectPolicy(initial_delay=0.05, max_delay=0.1)
+    with RawServer() as raw:  # never reads
+        client = greenclient.connect("127.0.0.1", raw.port, send_buffer_size=1024, reconnect=policy)
+        try:
+            sock = raw.connections.get(timeout=5)
+            client.send("x" * (8 * 1024 * 1024))  # fills the buffer and the socket's
+            outcome: list[str] = []
+
+            def ask() -> None:
+                try:
+                    client.request({"op": "ping"}, timeout=30)
+                except greenclient.ConnectionClosed:
+                    outcome.append("ConnectionClosed")
+
+            asker = eventlet.spawn(ask)
+            eventlet.sleep(0.2)  # request() waits for room now
+            raw.stop_listening()  # no reconnection
+            reset(sock)
+            with eventlet.Timeout(10):
+                asker.wait()
+            assert outcome == ["ConnectionClosed"]
+            assert pending(client) == 0
+        finally:
+            client.close()
+
+
+def test_the_echoing_reference_server_answers_requests_instead_of_echoing_them() -> None:
+    # Echoed, a request would come back to its sender with its id ahead of the
+    # reply, and request() would return the request itself.
+    with ReferenceServer("127.0.0.1", 0, echo=True) as server:
+        client = connected(server)
+        other = connected(server)
+        try:
+            reply = client.request({"op": "join", "room": "lobby"}, timeout=10)
+            assert reply["type"] == "reply"
+            assert reply["echo"]["op"] == "join"
+            client.send({"op": "chat"})  # no id: echoed to everyone
+            assert client.get(timeout=5) == {"op": "chat"}
+            assert other.get(timeout=5)["type"] == "reply"  # broadcast, as the Scala servers do
+            assert other.get(timeout=5) == {"op": "chat"}
+            assert client.stats.late_replies == 0
+        finally:
+            client.close()
+            other.close()
