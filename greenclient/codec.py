@@ -160,14 +160,16 @@ def _escape_forbidden(data: bytes, forbidden: bytes) -> bytes:
 
 
 def frames_every_message(delimiter: bytes) -> bool:
-    """True when the JSON codec can frame every JSON message with ``delimiter``.
+    """True when ``delimiter`` is one the JSON codec can frame every JSON message with.
 
-    So it is when the delimiter can never occur in what the codec writes:
-    it holds a byte that is not ASCII (the codec then writes ASCII only) or a
-    control character (compact JSON has none: a string's are escaped), or its
-    first character is one that compact JSON has only inside strings, where the
-    codec escapes it. Any other delimiter (``}``, ``ee``, a backslash) frames
-    most messages, and ``encode`` refuses the others with ``EncodeError``.
+    A sufficient rule, checked without encoding anything: the delimiter holds a
+    byte that is not ASCII (the codec then writes ASCII only) or a control
+    character (compact JSON has none: a string's are escaped), or its first
+    character is one that compact JSON has only inside strings, where the codec
+    escapes it. Any other delimiter (``}``, ``ee``, a backslash) frames most
+    messages, and ``encode`` refuses the others with ``EncodeError``. A few
+    exotic ones refused here could never occur all the same (three double
+    quotes in a row).
     """
     if not delimiter:
         return False

@@ -95,6 +95,7 @@ class Dispatcher:
         self._pool = eventlet.greenpool.GreenPool(concurrency) if concurrency > 1 else None
         self._thread: Any = None
         self._stopping = False
+        self._ended = False  # the dispatcher green thread has run its last handler
         self._lent = 0  # slots lent to connection events, given back as the backlog drains
         # Ordinals of the items handed over and not finished yet; join() waits
         # for those handed over before it was called.
@@ -125,6 +126,8 @@ class Dispatcher:
         except BaseException:  # the listener was stopped while it waited for room
             self._finished_one(ordinal)
             raise
+        if self._ended:  # it waited for room past the dispatcher's end: dropped
+            self._finished_one(ordinal)
 
     def put_now(self, handler: Callable[[Any], Any], item: Any) -> None:
         """Queue ``handler(item)`` without waiting: a full backlog lends a slot for it.
@@ -156,6 +159,14 @@ class Dispatcher:
                 self._call(handler, item, ordinal)
             else:
                 pool.spawn_n(self._call, handler, item, ordinal)  # waits while the pool is full
+        # What got in behind the stop marker (a put that was waiting for room when
+        # stop() came) is dropped, not left for join() to wait on for ever; so is
+        # what such a put brings in later (see put()).
+        self._ended = True
+        while not backlog.empty():
+            entry = backlog.get_nowait()
+            if entry is not _STOP:
+                self._finished_one(entry[2])
         if pool is not None:
             pool.waitall()
 

@@ -312,3 +312,26 @@ def test_join_waits_for_what_was_handed_over_before_the_call_only() -> None:
     assert dispatcher.join(10)
     assert dispatcher.running == 0
     dispatcher.stop()
+
+
+def test_an_item_that_got_in_behind_stop_is_dropped_and_join_returns() -> None:
+    dispatcher = Dispatcher(backlog=1)
+    gate = eventlet.event.Event()
+    ran: list[int] = []
+
+    def handle(item: int) -> None:
+        ran.append(item)
+        if item == 1:
+            gate.wait()
+
+    dispatcher.put(handle, 1)
+    eventlet.sleep(0)  # 1 runs and waits on the gate
+    dispatcher.put(handle, 2)  # the backlog is full
+    late = eventlet.spawn(dispatcher.put, handle, 3)  # waits for room
+    eventlet.sleep(0)
+    dispatcher.stop()  # the stop marker gets a slot of its own, ahead of 3
+    gate.send(None)
+    assert dispatcher.join(5)
+    late.wait()
+    assert ran == [1, 2]
+    assert dispatcher.running == 0
