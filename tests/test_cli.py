@@ -260,14 +260,16 @@ def test_server_that_cannot_listen_says_so_in_one_line() -> None:
 
 
 @contextlib.contextmanager
-def server_process(*options: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+def server_process(
+    *options: str, env: dict[str, str] = ENV
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """``python -m greenclient.server --port 0`` and the port of its LISTENING line."""
     proc = subprocess.Popen(
         [*SERVER, "--port", "0", *options],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=ENV,
+        env=env,
     )
     try:
         assert proc.stdout is not None
@@ -462,28 +464,14 @@ def test_server_skips_blank_lines_and_a_space_before_a_command() -> None:
 def test_server_under_a_c_locale_prints_escapes_instead_of_failing() -> None:
     env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
     env.pop("PYTHONIOENCODING", None)
-    server = subprocess.Popen(
-        [*SERVER, "--port", "0", "--echo"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
-    try:
-        assert server.stdout is not None
-        assert server.stdin is not None
-        port = int(server.stdout.readline().split()[2])
+    with server_process("--echo", env=env) as (proc, port):
         with greenclient.connect("127.0.0.1", port) as client:
             client.send({"text": "olá ~ 😀"})
             assert client.get(timeout=10) == {"text": "olá ~ 😀"}  # echoed: the server lives
-        server.stdin.write("bogus é\nquit\n".encode())
-        server.stdin.flush()
-        out, err = server.communicate(timeout=TIMEOUT)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
-    assert server.returncode == 0, err
+        command(proc, "bogus é")
+        command(proc, "quit")
+        out, err = proc.communicate(timeout=TIMEOUT)
+        assert proc.returncode == 0, err
     assert b"Traceback" not in err
     assert b'RECEIVED {"text":"ol\\xe1 ~ \\U0001f600"}' in out
     assert b"ERROR unknown command 'bogus'" in out

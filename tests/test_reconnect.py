@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 import eventlet
@@ -357,21 +359,28 @@ def senders_in_call_order(client: greenclient.GreenClient, count: int) -> list[i
     return called
 
 
-def test_senders_waiting_through_an_outage_go_out_in_call_order() -> None:
+@contextlib.contextmanager
+def in_an_outage() -> Iterator[tuple[greenclient.GreenClient, int]]:
+    """A client whose server went away: it is reconnecting to ``port``; closed after."""
     port = free_port()
     first = ReferenceServer("127.0.0.1", port).start()
     client = greenclient.connect("127.0.0.1", port, reconnect=FAST)
     try:
         first.stop()
         assert wait_until(lambda: client.state is greenclient.ConnectionState.RECONNECTING)
+        yield client, port
+    finally:
+        client.close()
+
+
+def test_senders_waiting_through_an_outage_go_out_in_call_order() -> None:
+    with in_an_outage() as (client, port):
         called = senders_in_call_order(client, 30)
         assert client.stats.messages_sent == 0
         with ReferenceServer("127.0.0.1", port) as second:
             got = [second.received.get(timeout=5)["k"] for _ in range(30)]
         assert called == list(range(30))
         assert got == called
-    finally:
-        client.close()
 
 
 def test_senders_waiting_for_on_connect_go_out_in_call_order() -> None:
@@ -388,12 +397,7 @@ def test_senders_waiting_for_on_connect_go_out_in_call_order() -> None:
 
 
 def test_a_sender_that_gives_up_does_not_hold_up_the_others() -> None:
-    port = free_port()
-    first = ReferenceServer("127.0.0.1", port).start()
-    client = greenclient.connect("127.0.0.1", port, reconnect=FAST)
-    try:
-        first.stop()
-        assert wait_until(lambda: client.state is greenclient.ConnectionState.RECONNECTING)
+    with in_an_outage() as (client, port):
         outcomes: list[str] = []
 
         def impatient() -> None:
@@ -413,5 +417,3 @@ def test_a_sender_that_gives_up_does_not_hold_up_the_others() -> None:
             eventlet.sleep(0.1)
             assert second.received.qsize() == 0
         assert got == called
-    finally:
-        client.close()
