@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from . import _checks
 from .errors import ConnectError
 
 __all__ = ["Backoff", "ReconnectPolicy", "is_retryable"]
@@ -76,7 +77,9 @@ class ReconnectPolicy:
             (None: seeded from the OS).
 
     Raises:
-        ValueError: a delay is negative or the multiplier is below 1.
+        TypeError: an argument is not a number (or None where allowed).
+        ValueError: a time is negative or not finite, the multiplier is below 1,
+            or ``max_attempts`` is negative.
 
     Errors that retrying cannot fix (see :func:`is_retryable`) end the retries
     at once.
@@ -92,8 +95,14 @@ class ReconnectPolicy:
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        if self.initial_delay < 0 or self.max_delay < 0 or self.multiplier < 1:
-            raise ValueError("delays must be >= 0 and multiplier >= 1")
+        _checks.seconds("initial_delay", self.initial_delay, zero=True)
+        _checks.seconds("max_delay", self.max_delay, zero=True)
+        _checks.factor("multiplier", self.multiplier)
+        _checks.optional_whole("max_attempts", self.max_attempts, minimum=0)
+        _checks.optional_seconds("max_elapsed", self.max_elapsed, zero=True)
+        _checks.seconds("reset_after", self.reset_after, zero=True)
+        if self.seed is not None:
+            _checks.instance("seed", self.seed, int, "an int or None")
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """Return the wait before attempt number ``attempt`` (0-based)."""

@@ -47,6 +47,7 @@ import eventlet.timeout
 import greenlet
 from eventlet.queue import Waiter
 
+from . import _checks
 from .backoff import Backoff, ReconnectPolicy
 from .codec import Codec, CodecName
 from .errors import (
@@ -379,9 +380,16 @@ class GreenClient(Generic[M]):
     and handlers registered with ``on("...")`` are typed.
 
     Raises:
-        ValueError: ``maxsize``, ``max_queue_bytes``, ``send_buffer_size`` or
-            ``recv_size`` is below 1; a framing, codec or delimiter is invalid;
-            ``concurrency`` is below 1.
+        TypeError: an argument has the wrong type: a size or count that is not
+            an ``int``, a timeout that is not a number or None, ``reconnect``
+            neither a bool nor a :class:`ReconnectPolicy`, a callback that
+            cannot be called, a delimiter neither ``str`` nor ``bytes``...
+        ValueError: a size, count or ``port`` out of range (sizes and counts
+            start at 1); a timeout that is not finite, or not above 0
+            (``send_timeout`` may be 0: never wait); an empty field name; an
+            unknown framing or codec; an empty delimiter.
+
+    Every argument is checked here, so that none fails later in a green thread.
     """
 
     # Slots keep an idle client small (thousands may share one process); "__dict__"
@@ -484,19 +492,34 @@ class GreenClient(Generic[M]):
     ):
         if not isinstance(host, str):
             raise TypeError(f"host must be a str, not {type(host).__name__}")
-        if isinstance(port, bool) or not isinstance(port, int):
-            raise TypeError(f"port must be an int, not {type(port).__name__}")
+        _checks.whole("port", port)
         if not 1 <= port <= 65535:
             # The C library would wrap 65536 and up to another port without a word.
             raise ValueError(f"port must be from 1 to 65535, not {port}")
-        if maxsize < 1:
-            raise ValueError("maxsize must be at least 1 (eventlet's Queue(0) is a channel)")
-        if recv_size < 1:
-            raise ValueError("recv_size must be at least 1")
-        if send_buffer_size < 1:
-            raise ValueError("send_buffer_size must be at least 1")
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
+        _checks.whole("maxsize", maxsize)  # eventlet's Queue(0) would be a channel
+        _checks.whole("max_queue_bytes", max_queue_bytes)
+        _checks.whole("recv_size", recv_size)
+        _checks.whole("send_buffer_size", send_buffer_size)
+        _checks.whole("concurrency", concurrency)
+        _checks.optional_seconds("connect_timeout", connect_timeout)
+        _checks.optional_seconds("send_timeout", send_timeout, zero=True)
+        _checks.optional_seconds("read_idle_timeout", read_idle_timeout)
+        _checks.instance(
+            "reconnect", reconnect, (bool, ReconnectPolicy), "a bool or a ReconnectPolicy"
+        )
+        _checks.optional_callable("on_error", on_error)
+        _checks.optional_callable("on_connect", on_connect)
+        _checks.optional_callable("on_disconnect", on_disconnect)
+        if keepalive is not None:
+            _checks.instance("keepalive", keepalive, KeepAlive, "a KeepAlive or None")
+        if ssl_context is not None:
+            _checks.instance(
+                "ssl_context", ssl_context, ssl.SSLContext, "an ssl.SSLContext or None"
+            )
+        if server_hostname is not None:
+            _checks.instance("server_hostname", server_hostname, str, "a str or None")
+        _checks.field_name("correlation_field", correlation_field)
+        _checks.field_name("type_field", type_field)
         self.host = host
         self.port = port
         self.protocol = MessageProtocol(

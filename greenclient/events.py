@@ -17,6 +17,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Final
 
+from . import _checks
 from .errors import DecodeError, FrameTooLarge, JSONStreamError, PartialFrame, ProtocolError
 
 __all__ = [
@@ -93,11 +94,18 @@ class KeepAlive:
 
     A peer that vanishes without a FIN or RST (cable pulled, host gone) is
     noticed after about ``idle + interval * count`` seconds of silence.
+
+    Raises:
+        TypeError, ValueError: a setting is not an ``int`` of at least 1.
     """
 
     idle: int = 60
     interval: int = 10
     count: int = 5
+
+    def __post_init__(self) -> None:
+        for name in ("idle", "interval", "count"):
+            _checks.whole(name, getattr(self, name))
 
 
 @dataclass

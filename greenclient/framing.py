@@ -37,6 +37,7 @@ from __future__ import annotations
 import re
 from typing import Final, Literal, Protocol, TypeAlias, cast
 
+from . import _checks
 from .errors import EncodeError, FrameTooLarge, JSONStreamError, PartialFrame, ProtocolError
 
 __all__ = [
@@ -91,9 +92,7 @@ class Framer(Protocol):
 
 
 def _check_max(max_frame_size: int) -> int:
-    if max_frame_size < 1:
-        raise ValueError("max_frame_size must be at least 1")
-    return max_frame_size
+    return _checks.whole("max_frame_size", max_frame_size)
 
 
 class DelimiterFramer:
@@ -119,6 +118,7 @@ class DelimiterFramer:
     """
 
     def __init__(self, delimiter: bytes = b"~", max_frame_size: int = DEFAULT_MAX_FRAME_SIZE):
+        _checks.instance("delimiter", delimiter, (bytes, bytearray, memoryview), "bytes")
         if not delimiter:
             raise ValueError("the delimiter must be at least one byte")
         self.delimiter: Final = bytes(delimiter)

@@ -30,8 +30,19 @@ __all__ = ["MessageProtocol", "delimiter_bytes"]
 
 
 def delimiter_bytes(delimiter: str | bytes) -> bytes:
-    """Return ``delimiter`` as bytes (UTF-8 for ``str``); it must not be empty."""
-    data = delimiter.encode("utf-8") if isinstance(delimiter, str) else bytes(delimiter)
+    """Return ``delimiter`` as bytes (UTF-8 for ``str``); it must not be empty.
+
+    Raises:
+        TypeError: ``delimiter`` is neither ``str`` nor bytes-like (``bytes(5)``
+            would silently be five NUL bytes).
+        ValueError: it is empty.
+    """
+    if isinstance(delimiter, str):
+        data = delimiter.encode("utf-8")
+    elif isinstance(delimiter, (bytes, bytearray, memoryview)):
+        data = bytes(delimiter)
+    else:
+        raise TypeError(f"the delimiter must be str or bytes, not {type(delimiter).__name__}")
     if not data:
         raise ValueError("the delimiter must be at least one byte")
     return data

@@ -127,5 +127,5 @@ def test_what_is_retryable(error: BaseException, retryable: bool) -> None:
 def test_policy_validates_its_numbers() -> None:
     with pytest.raises(ValueError, match="multiplier"):
         ReconnectPolicy(multiplier=0.5)
-    with pytest.raises(ValueError, match="delays"):
+    with pytest.raises(ValueError, match="initial_delay"):
         ReconnectPolicy(initial_delay=-1)

@@ -605,3 +605,87 @@ def test_a_slow_on_connect_never_sends_on_the_next_connection() -> None:
         client.close()
     assert sorted(outcomes) == [(1, "refused"), (2, "sent")]
     assert data == b'{"hello":2}~{"after":1}~'
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "text"),
+    [
+        ({"read_idle_timeout": 0}, ValueError, "read_idle_timeout"),
+        ({"read_idle_timeout": -1}, ValueError, "read_idle_timeout"),
+        ({"read_idle_timeout": float("nan")}, ValueError, "read_idle_timeout"),
+        ({"connect_timeout": 0}, ValueError, "connect_timeout"),
+        ({"connect_timeout": "5"}, TypeError, "connect_timeout"),
+        ({"send_timeout": -1}, ValueError, "send_timeout"),
+        ({"send_timeout": float("inf")}, ValueError, "send_timeout"),
+        ({"delimiter": 5}, TypeError, "delimiter"),
+        ({"recv_size": 1.5}, TypeError, "recv_size"),
+        ({"maxsize": 1.5}, TypeError, "maxsize"),
+        ({"maxsize": 0}, ValueError, "maxsize"),
+        ({"max_queue_bytes": 0}, ValueError, "max_queue_bytes"),
+        ({"max_frame_size": 2.0}, TypeError, "max_frame_size"),
+        ({"concurrency": 1.5}, TypeError, "concurrency"),
+        ({"send_buffer_size": True}, TypeError, "send_buffer_size"),
+        ({"reconnect": 1}, TypeError, "reconnect"),
+        ({"reconnect": "yes"}, TypeError, "reconnect"),
+        ({"keepalive": True}, TypeError, "keepalive"),
+        ({"ssl_context": "ctx"}, TypeError, "ssl_context"),
+        ({"server_hostname": b"x"}, TypeError, "server_hostname"),
+        ({"on_error": 5}, TypeError, "on_error"),
+        ({"on_connect": "x"}, TypeError, "on_connect"),
+        ({"on_disconnect": 1}, TypeError, "on_disconnect"),
+        ({"type_field": 5}, TypeError, "type_field"),
+        ({"correlation_field": None}, TypeError, "correlation_field"),
+        ({"correlation_field": ""}, ValueError, "correlation_field"),
+    ],
+)
+def test_a_wrong_argument_is_refused_at_construction(
+    options: dict[str, Any], error: type[Exception], text: str
+) -> None:
+    # The README: only a wrong argument raises TypeError or ValueError, at construction;
+    # not later, in the listener, as a reconnect storm or a "listener failed".
+    with pytest.raises(error, match=text):
+        greenclient.GreenClient("127.0.0.1", 8000, **options)
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"max_elapsed": -1}, ValueError),
+        ({"reset_after": -1}, ValueError),
+        ({"initial_delay": float("nan")}, ValueError),
+        ({"multiplier": 0.5}, ValueError),
+        ({"max_attempts": -1}, ValueError),
+        ({"max_attempts": 2.5}, TypeError),
+        ({"max_delay": "30"}, TypeError),
+    ],
+)
+def test_a_wrong_reconnect_policy_is_refused(
+    options: dict[str, Any], error: type[Exception]
+) -> None:
+    with pytest.raises(error, match=next(iter(options))):
+        greenclient.ReconnectPolicy(**options)
+
+
+@pytest.mark.parametrize("settings", [{"idle": 0}, {"interval": -1}, {"count": 1.5}])
+def test_wrong_keepalive_settings_are_refused(settings: dict[str, Any]) -> None:
+    with pytest.raises((TypeError, ValueError), match=next(iter(settings))):
+        greenclient.KeepAlive(**settings)
+
+
+def test_the_edge_values_of_the_arguments_are_accepted() -> None:
+    client = greenclient.GreenClient(
+        "127.0.0.1",
+        65535,
+        send_timeout=0,
+        connect_timeout=None,
+        read_idle_timeout=0.5,
+        delimiter="|",
+        reconnect=greenclient.ReconnectPolicy(max_attempts=0, max_elapsed=0, initial_delay=0),
+        keepalive=None,
+        on_error=print,
+        maxsize=1,
+        concurrency=1,
+    )
+    assert isinstance(client.protocol.framer, greenclient.DelimiterFramer)
+    assert client.protocol.framer.delimiter == b"|"
+    client.close()
