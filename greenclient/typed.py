@@ -33,6 +33,11 @@ written as compact JSON with the delimiter escaped as the JSON codec does.
 For request/reply, declare the reply with its correlation field renamed to the
 wire name, e.g. ``correlation_id: str = msgspec.field(name="_correlation_id")``:
 the codec reads and sets fields by their name on the wire.
+
+A dataclass or an attrs class works too (``MsgspecCodec(Message)`` with one
+such class; msgspec tags only Structs): handlers registered with ``on("...")``
+and request/reply read its fields by name, e.g. a ``type`` field and a
+``_correlation_id`` field.
 """
 
 from __future__ import annotations
@@ -245,7 +250,8 @@ class MsgspecCodec(Generic[M]):
         """Return the field of ``message`` called ``name`` on the wire, or None.
 
         For a Struct, the field encoded as ``name`` (renamed fields included),
-        or its tag when ``name`` is its tag field; for a dict, ``message[name]``.
+        or its tag when ``name`` is its tag field; for a dataclass or an attrs
+        instance, its field called ``name``; for a dict, ``message[name]``.
         """
         if type(message) is dict:
             return message.get(name)
@@ -255,11 +261,12 @@ class MsgspecCodec(Generic[M]):
         """Return ``message`` with its field called ``name`` on the wire set to ``value``.
 
         A dict is copied with the key added; a Struct that has such a field is
-        copied with it replaced; another Struct becomes a dict of its fields
-        (tag included) with the key added, which encodes the same way.
+        copied with it replaced; another Struct, a dataclass or an attrs
+        instance becomes a dict of what msgspec encodes of it (a Struct's tag
+        included) with the key added, which encodes the same way.
 
         Raises:
-            EncodeError: the message is neither a dict nor a Struct.
+            EncodeError: the message does not encode as a JSON object.
         """
         if isinstance(message, dict):
             return {**message, name: value}
@@ -267,26 +274,38 @@ class MsgspecCodec(Generic[M]):
             for info in msgspec.structs.fields(type(message)):
                 if info.encode_name == name:
                     return msgspec.structs.replace(message, **{info.name: value})
-            builtins = msgspec.to_builtins(message)
+        if not isinstance(message, (list, tuple, str, bytes, int, float)):
+            try:
+                builtins = msgspec.to_builtins(message)
+            except (TypeError, ValueError):
+                builtins = None
             if isinstance(builtins, dict):
                 builtins[name] = value
                 return builtins
         raise EncodeError(
-            f"cannot add the field {name!r} to a {type(message).__name__}: "
-            "send a dict or a Struct that encodes as a JSON object"
+            f"cannot add the field {name!r} to a {type(message).__name__}: send a dict, "
+            "or a Struct, dataclass or attrs instance that encodes as a JSON object"
         )
 
 
 def _make_reader(cls: type, name: str) -> Callable[[Any], Any]:
     """A function that reads the field ``name`` (its name on the wire) of a ``cls``."""
-    if not (isinstance(cls, type) and issubclass(cls, msgspec.Struct)):
+    if isinstance(cls, type) and issubclass(cls, msgspec.Struct):
+        config = cls.__struct_config__
+        if config.tag_field == name:
+            tag = config.tag
+            return lambda message: tag
+        for info in msgspec.structs.fields(cls):
+            if info.encode_name == name:
+                attribute = info.name
+                return lambda message: getattr(message, attribute, None)
         return lambda message: None
-    config = cls.__struct_config__
-    if config.tag_field == name:
-        tag = config.tag
-        return lambda message: tag
-    for info in msgspec.structs.fields(cls):
-        if info.encode_name == name:
-            attribute = info.name
-            return lambda message: getattr(message, attribute, None)
+    # A dataclass or an attrs class: msgspec reads and writes each field under its
+    # own name (attrs' private fields, "_x", are read but not written).
+    if dataclasses.is_dataclass(cls):
+        names = {field.name for field in dataclasses.fields(cls)}
+    else:
+        names = {field.name for field in getattr(cls, "__attrs_attrs__", ())}
+    if name in names:
+        return lambda message: getattr(message, name, None)
     return lambda message: None

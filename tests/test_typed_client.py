@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
 import eventlet
 import msgspec
 import pytest
@@ -103,3 +105,52 @@ def test_handler_by_tag_string_and_reply_struct_with_its_id(srv: ReferenceServer
         assert request["_correlation_id"] != "ignored"
         srv.broadcast({"type": "reply", "_correlation_id": request["_correlation_id"]})
         assert thread.wait() == Reply(correlation_id=request["_correlation_id"])
+
+
+@dataclasses.dataclass
+class PlainMessage:
+    """A dataclass message type: msgspec reads and writes each field under its name."""
+
+    type: str
+    text: str = ""
+    _correlation_id: str = ""
+    echo: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@attrs.define
+class AttrsMessage:
+    type: str
+    text: str = ""
+    echo: dict[str, Any] = attrs.field(factory=dict)
+
+
+@pytest.mark.parametrize("kind", [PlainMessage, AttrsMessage])
+def test_dataclass_and_attrs_messages_are_routed_by_their_type_field(
+    srv: ReferenceServer, kind: type
+) -> None:
+    client = greenclient.connect("127.0.0.1", srv.port, codec=MsgspecCodec(kind))
+    with client:
+        assert srv.wait_for_clients(1, 10.0)
+        chats: list[Any] = []
+        client.on("chat")(chats.append)
+        srv.broadcast({"type": "chat", "text": "hi"})
+        srv.broadcast({"type": "move", "text": "e4"})
+        assert client.get(timeout=5) == kind("move", "e4")
+        assert wait_until(lambda: chats == [kind("chat", "hi")], 10)
+
+
+def test_a_dataclass_reply_is_matched_to_its_request(srv: ReferenceServer) -> None:
+    client = greenclient.connect("127.0.0.1", srv.port, codec=MsgspecCodec(PlainMessage))
+    with client:
+        assert srv.wait_for_clients(1, 10.0)
+        reply = client.request(PlainMessage("join", "lobby"), timeout=10)
+        assert reply.type == "reply"
+        assert reply.echo == {
+            "type": "join",
+            "text": "lobby",
+            "_correlation_id": reply._correlation_id,
+            "echo": {},
+        }
+        assert client.stats.late_replies == 0
+        with pytest.raises(eventlet.queue.Empty):
+            client.get(timeout=0.2)  # the reply went to request(), not to the queue
