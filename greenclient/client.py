@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import ssl
 import time
 from collections import deque
@@ -133,6 +134,8 @@ LOG_WINDOW: Final = 10.0
 LOG_PREFIX: Final = 40
 #: Reads made without waiting, after a failed write, to deliver what already arrived.
 DRAIN_READS: Final = 256
+#: How long close(drain=True) waits past its timeout for the runner to close the socket.
+LINGER_GRACE: Final = 0.5
 _DEFAULT_KEEPALIVE: Final = KeepAlive()
 
 
@@ -414,6 +417,7 @@ class GreenClient(Generic[M]):
         "_frames_lost_reported",
         "_frames_per_slice",
         "_keepalive",
+        "_linger_until",
         "_messaging",
         "_min_frame",
         "_next",
@@ -565,6 +569,9 @@ class GreenClient(Generic[M]):
         self._runner: greenlet.greenlet | None = None
         self._busy = False  # the runner is in an application callback or ending a connection
         self._closing = False
+        # Set by close(drain=True): until when the socket is kept open, after the
+        # flush, for the peer to acknowledge what was written (Transport.close).
+        self._linger_until: float | None = None
         # Fired once the first connection is open (True) or the client closed (False).
         self._opened: eventlet.event.Event = eventlet.event.Event()
         # Fired, then dropped, whenever a connection opens or the client closes:
@@ -943,7 +950,7 @@ class GreenClient(Generic[M]):
             conn.set_ready(False)
             if self._conn is conn:
                 self._conn = None
-            conn.transport.close()
+            conn.transport.close(self._linger_until if self._closing else None)
             for item in self.protocol.receive_eof():
                 if isinstance(item, ProtocolError):
                     self._report(item)
@@ -1339,9 +1346,14 @@ class GreenClient(Generic[M]):
 
         Args:
             drain: first wait (up to ``timeout`` seconds) until the frames queued
-                by ``send()`` have been handed to the kernel; without it, frames
-                the writer has not started are dropped.
-            timeout: the most ``drain`` waits.
+                by ``send()`` have been handed to the kernel, then (on Linux)
+                until the server has acknowledged every byte written, reading
+                and discarding what arrives meanwhile: closing a socket with
+                unread bytes makes the kernel reset the connection and drop
+                what it still held to send. Without it, frames the writer has
+                not started are dropped, and the socket is closed at once.
+            timeout: the most ``drain`` waits, both steps together. A warning
+                is logged when it ran out with written bytes unacknowledged.
 
         Messages already on the queue can still be read; then ``get()`` raises
         ``ConnectionClosed``. Green threads blocked in ``get()``, ``send()``,
@@ -1353,8 +1365,10 @@ class GreenClient(Generic[M]):
         if self._closing:
             return
         if drain and self._conn is not None:
+            deadline = math.inf if timeout is None else time.monotonic() + timeout
             with contextlib.suppress(GreenClientError):
                 self.flush(timeout)
+                self._linger_until = deadline
             if self._stopping():  # closed meanwhile
                 return
         self._closing = True
@@ -1373,6 +1387,16 @@ class GreenClient(Generic[M]):
             self._finish(None)
         elif self.state is ConnectionState.CONNECTING and not self._opened.ready():
             self._opened.send(False)
+        elif self._linger_until is not None and runner is not eventlet.getcurrent():
+            # Drained: wait while the runner lingers before closing the socket, so
+            # that a program that ends right after close() does not reset it.
+            # (Past the deadline, a moment more for the runner to close the socket.)
+            until = self._linger_until + LINGER_GRACE
+            while self.state is not ConnectionState.CLOSED:
+                left = until - time.monotonic()
+                if left <= 0:
+                    break
+                self._next_event().wait(None if left == math.inf else left)
 
     @property
     def closed(self) -> bool:

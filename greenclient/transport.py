@@ -18,8 +18,11 @@ are never read.
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import ssl
+import struct
+import time
 from typing import Final, Literal
 
 import eventlet
@@ -30,7 +33,22 @@ from .backoff import is_retryable
 from .errors import ConnectError, ConnectionLost, GreenClientError, ReadIdleTimeout
 from .events import KeepAlive
 
+try:  # Linux: how many written bytes the peer has not acknowledged yet
+    import fcntl
+    import termios
+
+    _SIOCOUTQ: int | None = termios.TIOCOUTQ
+except (ImportError, AttributeError):  # pragma: no cover - not Linux
+    _SIOCOUTQ = None
+
 __all__ = ["Transport", "map_error", "open_connection"]
+
+logger = logging.getLogger("greenclient")
+
+#: While lingering, at most this many reads are discarded between two checks.
+LINGER_READS: Final = 64
+#: The longest pause between two checks of what the peer acknowledged.
+LINGER_MAX_PAUSE: Final = 0.05
 
 Action = Literal["connect", "receive", "send"]
 
@@ -238,6 +256,55 @@ class Transport:
         except (OSError, eventlet.hubs.IOClosed, ValueError) as exc:
             raise map_error(exc, self.host, self.port, "send") from exc
 
-    def close(self) -> None:
-        """Close the socket. Only the reader calls it, once the writer has stopped."""
+    def close(self, linger_until: float | None = None) -> None:
+        """Close the socket. Only the reader calls it, once the writer has stopped.
+
+        Args:
+            linger_until: a ``time.monotonic()`` deadline (``math.inf``: none).
+                Closing a socket with unread bytes makes the kernel send a
+                reset, which drops the written bytes the peer has not
+                acknowledged yet. So first, until the peer has acknowledged
+                every written byte (on Linux; elsewhere this is not known and
+                nothing is waited for) or the deadline passes, what arrives is
+                read and discarded. None: close at once.
+        """
+        if linger_until is not None:
+            with contextlib.suppress(GreenClientError, OSError, ValueError):
+                unacknowledged = self._linger(linger_until)
+                if unacknowledged:
+                    logger.warning(
+                        "greenclient: closed the connection to %s with %d written bytes "
+                        "not yet acknowledged by the peer: they may be lost",
+                        self.peer,
+                        unacknowledged,
+                    )
         _close_quietly(self.sock)
+
+    def _linger(self, until: float) -> int | None:
+        """Discard what arrives until the peer acknowledged every written byte, or ``until``.
+
+        Returns:
+            How many written bytes are still unacknowledged (None: unknown).
+        """
+        pause = 0.001
+        while True:
+            for _ in range(LINGER_READS):
+                if not self.recv_nowait(65536):  # None: nothing now; b"": end of stream
+                    break
+            unacknowledged = self.unacknowledged()
+            left = until - time.monotonic()
+            if not unacknowledged or left <= 0:
+                return unacknowledged
+            eventlet.sleep(min(pause, left))
+            pause = min(pause * 2, LINGER_MAX_PAUSE)
+
+    def unacknowledged(self) -> int | None:
+        """How many written bytes the peer has not acknowledged (None: not known here)."""
+        if _SIOCOUTQ is None:
+            return None
+        try:
+            raw = fcntl.ioctl(self.sock.fileno(), _SIOCOUTQ, b"\0\0\0\0")
+        except (OSError, ValueError):
+            return None
+        count: int = struct.unpack("i", raw)[0]
+        return count

@@ -83,6 +83,59 @@ def test_leaving_a_with_block_drains() -> None:
         assert reader.frames.get(timeout=5) == b'{"last":"words"}'
 
 
+def test_leaving_a_with_block_loses_nothing_while_the_server_keeps_talking() -> None:
+    # The client stops reading (its queue is full), so bytes stay unread in its
+    # socket; closing such a socket makes the kernel send a reset and drop what it
+    # still held to send. Leaving the block must first let the server take it all.
+    outcome: eventlet.queue.Queue[int] = eventlet.queue.Queue()
+
+    def talkative_slow_reader(sock: socket.socket) -> None:
+        talker = eventlet.spawn(sock.sendall, b'{"tick":0}~' * 100_000)
+        eventlet.sleep(0.2)  # the client's frames pile up meanwhile
+        frames, buffer = 0, b""
+        try:
+            while True:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                buffer += data
+                frames += buffer.count(b"~")
+                buffer = buffer[buffer.rfind(b"~") + 1 :]
+        except ConnectionResetError:
+            pass  # once every frame was taken, a reset may still end the stream
+        talker.kill()
+        outcome.put(frames)
+
+    with RawServer(talkative_slow_reader) as raw:
+        with greenclient.connect("127.0.0.1", raw.port, maxsize=1) as client:
+            for i in range(2000):
+                client.send({"i": i, "pad": "p" * 1000})
+        assert outcome.get(timeout=30) == 2000
+    assert client.stats.messages_sent == 2000
+
+
+def test_close_with_drain_stops_waiting_for_the_server_at_its_timeout(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a tiny window
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    client = greenclient.connect("127.0.0.1", listener.getsockname()[1])
+    server_side, _ = listener.accept()  # never reads
+    try:
+        client.send("x" * 200_000)
+        client.flush(timeout=10)  # in the kernel, not acknowledged by the server
+        started = time.monotonic()
+        client.close(drain=True, timeout=0.5)
+        assert time.monotonic() - started < 10  # bounded by the timeout, not hanging
+        assert client.closed
+        assert "not yet acknowledged by the peer" in caplog.text
+    finally:
+        server_side.close()
+        listener.close()
+
+
 def test_send_timeout_bounds_the_wait_for_room() -> None:
     reader = Reader(delay=30)
     with RawServer(reader) as raw:
