@@ -29,6 +29,7 @@ with its automatic replies off: what it sends is what the script says.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -54,21 +55,48 @@ class ScriptFailed(AssertionError):
 
 
 def matches(message: Any, pattern: Any) -> bool:
-    """True when ``message`` matches ``pattern``.
+    """True when ``message`` matches ``pattern``, compared as JSON values.
 
-    A mapping matches a dict that has each of its keys with a matching value
-    (other keys are ignored, recursively for nested mappings); a callable
-    matches when it returns true for the message; ``None`` matches anything;
-    any other value matches an equal one.
+    * ``None`` as the whole pattern matches any message (``expect()``);
+      anywhere inside a pattern it is JSON ``null`` and matches only ``None``;
+    * a mapping matches a dict that has each of its keys with a matching value
+      (other keys are ignored, recursively for nested mappings);
+    * a list or tuple matches a list of the same length, item by item;
+    * a class matches an instance of it (``int`` no ``bool``; ``float`` any
+      number but a ``bool``): ``{"id": str}``;
+    * another callable matches when it returns true for the value;
+    * ``True`` and ``False`` match only themselves (not ``1`` or ``0``, which
+      are other JSON values), and a number never matches a ``bool``;
+    * any other value matches an equal one (``1`` matches ``1.0``).
     """
     if pattern is None:
         return True
+    return _matches(message, pattern)
+
+
+def _matches(message: Any, pattern: Any) -> bool:
+    if pattern is None:
+        return message is None
     if isinstance(pattern, Mapping):
         return isinstance(message, Mapping) and all(
-            key in message and matches(message[key], value) for key, value in pattern.items()
+            key in message and _matches(message[key], value) for key, value in pattern.items()
         )
+    if isinstance(pattern, (list, tuple)):
+        return (
+            isinstance(message, (list, tuple))
+            and len(message) == len(pattern)
+            and all(_matches(m, p) for m, p in zip(message, pattern, strict=True))
+        )
+    if isinstance(pattern, type):
+        if isinstance(message, bool) and pattern is not bool:
+            return pattern is object
+        if pattern is float:
+            return isinstance(message, (int, float))
+        return isinstance(message, pattern)
     if callable(pattern):
         return bool(pattern(message))
+    if isinstance(pattern, bool) or isinstance(message, bool):
+        return type(message) is type(pattern) and message == pattern
     return bool(message == pattern)
 
 
@@ -115,6 +143,9 @@ class ScriptedServer:
         self.received: list[Any] = []
         self.connections = 0
         self._inbox: eventlet.queue.Queue[tuple[str, Any]] = eventlet.queue.Queue()
+        # Messages taken from the inbox while a step waited for a client, kept for
+        # the steps after it, in order.
+        self._held: deque[tuple[str, Any]] = deque()
         self._server = ReferenceServer(
             "127.0.0.1",
             0,
@@ -277,6 +308,8 @@ class ScriptedServer:
             )
 
     def _next_event(self, step: _Step, waiting_for: str) -> tuple[str, Any]:
+        if self._held:
+            return self._held.popleft()
         timeout = step.timeout if step.timeout is not None else self.timeout
         try:
             event: tuple[str, Any] = self._inbox.get(timeout=timeout)
@@ -291,6 +324,26 @@ class ScriptedServer:
                 self._connected = True
             elif kind == "message":
                 raise _StepFailed(f"{step}: received {value!r} before the connection step")
+
+    def _wait_client_now(self, step: _Step) -> None:
+        """For a step that sends: a client must be connected now, not only when last seen.
+
+        The connection events not read yet are read (a client that left since the
+        last step is noticed); messages met on the way are kept for later steps.
+        """
+        timeout = step.timeout if step.timeout is not None else self.timeout
+        deadline = time.monotonic() + timeout
+        while not (self._connected and self._server.clients):
+            try:
+                kind, value = self._inbox.get(timeout=max(0.0, deadline - time.monotonic()))
+            except eventlet.queue.Empty:
+                raise _StepFailed(f"{step}: no client connection within {timeout} s") from None
+            if kind == "connected":
+                self._connected = True
+            elif kind == "disconnected":
+                self._connected = False
+            else:
+                self._held.append((kind, value))
 
     def _wait_disconnected(self, step: _Step, *, strict: bool) -> None:
         while self._connected:
@@ -334,6 +387,7 @@ class ScriptedServer:
                 if kind == "invalid":
                     raise _StepFailed(f"{step}: received a frame that is not JSON ({value})")
         elif step.kind == "send":
+            self._wait_client_now(step)
             server.broadcast(step.arg)
         elif step.kind == "reply":
             last = self._last
@@ -341,8 +395,10 @@ class ScriptedServer:
                 raise _StepFailed(
                     f"{step}: the last expected message {last!r} has no {self.correlation_field!r}"
                 )
+            self._wait_client_now(step)
             server.broadcast({**step.arg, self.correlation_field: last[self.correlation_field]})
         elif step.kind == "raw":
+            self._wait_client_now(step)
             server.broadcast_bytes(step.arg)
         elif step.kind == "close":
             server.close_clients()
@@ -363,10 +419,13 @@ _FAILED_KEY: Final = pytest.StashKey[bool]()
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """Remember whether the test itself failed, so teardown does not pile a second error on it."""
+    """Note whether the test did not pass, so that teardown piles no second error on it.
+
+    Not passing: it failed, skipped itself, or is marked ``xfail``.
+    """
     report = yield
-    if call.when == "call" and report.failed:
-        item.stash[_FAILED_KEY] = True
+    if call.when == "call" and (not report.passed or hasattr(report, "wasxfail")):
+        item.stash[_FAILED_KEY] = True  # failed, skipped, or expected to fail
     return report
 
 
@@ -376,7 +435,8 @@ def greenserver(request: pytest.FixtureRequest) -> Iterator[ScriptedServer]:
 
     After a test that passed, the fixture waits for the rest of the script and
     reports a step that failed (even if the test never called ``wait()``): a
-    script that did not play to the end fails the test.
+    script that did not play to the end fails the test. After a test that
+    failed, skipped itself or is marked ``xfail``, it stays quiet.
     """
     server = ScriptedServer().start()
     try:

@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import eventlet
 import pytest
 
 import greenclient
@@ -28,6 +29,25 @@ def test_matches() -> None:
     assert matches("anything", None)
     assert matches([1, 2], [1, 2])
     assert not matches([1, 2], [2, 1])
+
+
+def test_matches_compares_as_json_values() -> None:
+    # JSON true is not 1 and null is not "anything": an assertion must not pass on them.
+    assert not matches({"ok": 1, "count": False}, {"ok": True, "count": 0})
+    assert not matches({"ok": 0.0}, {"ok": False})
+    assert not matches({"items": [1]}, {"items": [True]})
+    assert not matches({"error": "disk full"}, {"error": None})
+    assert matches({"error": None}, {"error": None})
+    assert matches({"ok": True, "n": 1.0}, {"ok": True, "n": 1})
+    # A class matches its instances; int is not bool, float takes any number.
+    assert not matches({"n": "5"}, {"n": int})
+    assert not matches({"n": True}, {"n": int})
+    assert matches({"n": 5, "x": 2, "id": "a"}, {"n": int, "x": float, "id": str})
+    # Lists match item by item, partially for the dicts in them.
+    assert matches([{"a": 1, "b": 2}], [{"a": 1}])
+    assert not matches([1, 2, 3], [1, 2])
+    # As the whole pattern, None still matches any message: expect() with no pattern.
+    assert matches({"anything": True}, None)
 
 
 def test_every_step_against_a_real_client(greenserver: ScriptedServer) -> None:
@@ -108,6 +128,7 @@ def test_a_script_left_unfinished_fails_the_test_at_teardown(tmp_path: Path) -> 
         textwrap.dedent(
             """
             import greenclient
+            import pytest
 
             def test_forgets_a_step(greenserver):
                 greenserver.expect({"type": "hello"}).expect({"type": "never"})
@@ -118,6 +139,15 @@ def test_a_script_left_unfinished_fails_the_test_at_teardown(tmp_path: Path) -> 
             def test_fails_by_itself(greenserver):
                 greenserver.expect({"type": "never"})
                 assert False, "the test's own failure"
+
+            def test_skips_itself(greenserver):
+                greenserver.expect({"type": "never"})
+                pytest.skip("not here")
+
+            @pytest.mark.xfail(reason="known")
+            def test_expected_to_fail(greenserver):
+                greenserver.expect({"type": "never"})
+                assert False
             """
         )
     )
@@ -138,12 +168,39 @@ def test_a_script_left_unfinished_fails_the_test_at_teardown(tmp_path: Path) -> 
     )
     out = done.stdout + done.stderr
     assert done.returncode == 1, out
-    assert "1 failed, 1 passed" in out, out
+    assert "1 failed, 1 passed, 1 skipped, 1 xfailed" in out, out
     assert "1 error" in out, out
     assert "ERROR at teardown of test_forgets_a_step" in out, out
     assert "expect({'type': 'never'})" in out, out
     assert "the test's own failure" in out, out
     assert "ERROR at teardown of test_fails_by_itself" not in out, out
+    # Nor a step timeout waited out for them: the fixture did not wait at all.
+    assert "no message within" not in out, out
+
+
+def test_a_send_step_with_no_client_connected_fails() -> None:
+    # "Steps that talk to a client wait for one to be connected first": the client
+    # left after its message, so the send step waits for a client, and none comes.
+    def drive(client: greenclient.GreenClient) -> None:
+        client.send({"type": "join"})
+        client.close(drain=True)
+
+    text = failing(lambda s: s.expect({"type": "join"}).sleep(0.3).send({"w": 1}), drive)
+    assert "step 3 failed: send({'w': 1}): no client connection within 0.5 s" in text
+
+
+def test_a_send_step_waits_for_the_next_client() -> None:
+    with ScriptedServer(timeout=10) as server:
+        server.expect({"type": "join"}).sleep(0.2).send({"type": "welcome"})
+        server.expect({"type": "thanks"})
+        with greenclient.connect(server.host, server.port) as first:
+            first.send({"type": "join"})
+        eventlet.sleep(0.5)  # the send step is waiting for a client by now
+        assert not server.done
+        with greenclient.connect(server.host, server.port) as second:
+            assert second.get(timeout=10) == {"type": "welcome"}
+            second.send({"type": "thanks"})
+            server.wait()
 
 
 def test_a_step_that_raises_is_reported() -> None:
