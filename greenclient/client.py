@@ -76,7 +76,7 @@ from .messaging import DEFAULT_REQUEST_TIMEOUT, Messaging
 from .outbox import Outbox, OutboxEnded, StopGreenThread
 from .protocol import MessageProtocol
 from .routing import DEFAULT_CORRELATION_FIELD, DEFAULT_TYPE_FIELD, TypedCodec, dict_field
-from .transport import Transport, open_connection
+from .transport import Transport, check_tls, open_connection
 
 if TYPE_CHECKING:
     from typing_extensions import TypedDict, TypeVar, Unpack
@@ -516,12 +516,7 @@ class GreenClient(Generic[M]):
         _checks.optional_callable("on_disconnect", on_disconnect)
         if keepalive is not None:
             _checks.instance("keepalive", keepalive, KeepAlive, "a KeepAlive or None")
-        if ssl_context is not None:
-            _checks.instance(
-                "ssl_context", ssl_context, ssl.SSLContext, "an ssl.SSLContext or None"
-            )
-        if server_hostname is not None:
-            _checks.instance("server_hostname", server_hostname, str, "a str or None")
+        check_tls(ssl_context, server_hostname)
         _checks.field_name("correlation_field", correlation_field)
         _checks.field_name("type_field", type_field)
         self.host = host

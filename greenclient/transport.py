@@ -29,6 +29,7 @@ import eventlet
 import eventlet.hubs
 import eventlet.timeout
 
+from . import _checks
 from .backoff import is_retryable
 from .errors import ConnectError, ConnectionLost, GreenClientError, ReadIdleTimeout
 from .events import KeepAlive
@@ -41,7 +42,7 @@ try:  # Linux: how many written bytes the peer has not acknowledged yet
 except (ImportError, AttributeError):  # pragma: no cover - not Linux
     _SIOCOUTQ = None
 
-__all__ = ["Transport", "map_error", "open_connection"]
+__all__ = ["Transport", "check_tls", "map_error", "open_connection"]
 
 logger = logging.getLogger("greenclient")
 
@@ -83,6 +84,50 @@ def map_error(exc: BaseException, host: str, port: int, action: Action) -> Green
     else:
         message = f"cannot connect to {where}: {exc!r}"
     return ConnectError(message, retryable=retryable)
+
+
+def check_tls(context: ssl.SSLContext | None, server_hostname: str | None) -> None:
+    """Check a client's TLS arguments, and turn renegotiation off on ``context``.
+
+    TLS 1.2 renegotiation, started by the server, makes a write wait to read
+    the socket that the listener is reading; eventlet refuses a second reader
+    and the connection breaks with a ``RuntimeError``. With
+    ``OP_NO_RENEGOTIATION`` (set on ``context`` here, where OpenSSL has it) the
+    client refuses the server's request instead, and the connection goes on
+    or the server ends it, which the client reports and survives like any end.
+
+    Raises:
+        TypeError: ``context`` is not an ``ssl.SSLContext``, ``server_hostname``
+            not a ``str``.
+        ValueError: ``context`` is a server-side context, or its minimum TLS
+            version is above its maximum (no attempt could ever succeed);
+            ``server_hostname`` is not a valid host name.
+    """
+    if context is not None:
+        _checks.instance("ssl_context", context, ssl.SSLContext, "an ssl.SSLContext or None")
+        if context.protocol == ssl.PROTOCOL_TLS_SERVER:
+            raise ValueError(
+                "ssl_context is a server-side context (PROTOCOL_TLS_SERVER); "
+                "a client needs one such as ssl.create_default_context()"
+            )
+        low, high = context.minimum_version, context.maximum_version
+        bounds = (ssl.TLSVersion.MINIMUM_SUPPORTED, ssl.TLSVersion.MAXIMUM_SUPPORTED)
+        if low not in bounds and high not in bounds and low > high:
+            raise ValueError(
+                f"ssl_context allows no TLS version: its minimum {low.name} "
+                f"is above its maximum {high.name}"
+            )
+        context.options |= getattr(ssl, "OP_NO_RENEGOTIATION", 0)
+    if server_hostname is not None:
+        _checks.instance("server_hostname", server_hostname, str, "a str or None")
+        try:
+            if not server_hostname or "\x00" in server_hostname:
+                raise UnicodeError("empty, or holds a NUL character")
+            server_hostname.encode("idna")
+        except UnicodeError as exc:
+            raise ValueError(
+                f"server_hostname {server_hostname!r} is no valid host name: {exc}"
+            ) from None
 
 
 def _set_keepalive(sock: socket.socket, keepalive: KeepAlive) -> None:
@@ -142,7 +187,8 @@ def open_connection(
         _close_quietly(sock)
         if exc is not deadline:
             raise  # someone else's timeout: not ours to map
-        raise map_error(TimeoutError(), host, port, "connect") from None
+        error = TimeoutError(f"connect_timeout of {timeout} s passed")
+        raise map_error(error, host, port, "connect") from error
     except (OSError, ValueError, UnicodeError) as exc:
         _close_quietly(sock)
         raise map_error(exc, host, port, "connect") from exc

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import socket
 import ssl
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import eventlet
 import pytest
@@ -13,7 +18,8 @@ import trustme
 import greenclient
 from greenclient.server import ReferenceServer
 
-from .helpers import RawServer
+from .conftest import require_tool
+from .helpers import RawServer, free_port
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +106,104 @@ def test_tls_handshake_with_a_silent_server_times_out(ca: trustme.CA) -> None:
             server_hostname="localhost",
             connect_timeout=0.5,
         )
+
+
+def test_a_connect_timeout_keeps_its_cause(ca: trustme.CA) -> None:
+    def silent(sock: socket.socket) -> None:
+        sock.recv(65536)
+        eventlet.sleep(10)
+
+    with RawServer(silent) as raw, pytest.raises(greenclient.ConnectError) as info:
+        greenclient.connect("127.0.0.1", raw.port, ssl_context=trusting(ca), connect_timeout=0.3)
+    assert isinstance(info.value.__cause__, TimeoutError)
+    assert info.value.retryable
+
+
+@pytest.mark.parametrize(
+    ("make", "text"),
+    [
+        (lambda: ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), "server-side context"),
+        (
+            lambda: _versions(ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2),
+            "allows no TLS version",
+        ),
+    ],
+)
+def test_a_tls_context_that_can_never_connect_is_refused_at_construction(
+    make: Any, text: str
+) -> None:
+    # Every attempt would fail the same way: refused at once, not retried for ever.
+    with pytest.raises(ValueError, match=text):
+        greenclient.GreenClient("127.0.0.1", 8000, ssl_context=make(), reconnect=True)
+
+
+def _versions(low: ssl.TLSVersion, high: ssl.TLSVersion) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.minimum_version = low
+    context.maximum_version = high
+    return context
+
+
+@pytest.mark.parametrize("name", ["a..b", ".x", "a\x00b", ""])
+def test_an_invalid_server_hostname_is_refused_at_construction(name: str) -> None:
+    with pytest.raises(ValueError, match="server_hostname"):
+        greenclient.GreenClient(
+            "127.0.0.1", 8000, ssl_context=ssl.create_default_context(), server_hostname=name
+        )
+
+
+def test_a_server_that_renegotiates_tls_does_not_break_the_client(
+    ca: trustme.CA, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # TLS 1.2 renegotiation makes a write wait to read the socket the listener
+    # reads: eventlet refuses the second reader ("Second simultaneous read"), which
+    # broke the writer. The client now refuses renegotiation: the server may end
+    # the connection, which is reported like any end.
+    openssl = require_tool("openssl")
+    pem = tmp_path / "server.pem"
+    ca.issue_cert("localhost").private_key_and_cert_chain_pem.write_to_path(str(pem))
+    port = free_port()
+    command = [openssl, "s_server", "-tls1_2", "-accept", f"127.0.0.1:{port}"]
+    command += ["-cert", str(pem), "-naccept", "1"]
+    server = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    ends: list[BaseException | None] = []
+    try:
+        # Retries while s_server starts; then stays closed once it has quit.
+        policy = greenclient.ReconnectPolicy(
+            initial_delay=0.1, max_delay=0.1, max_attempts=50, retry_initial=True
+        )
+        client = greenclient.connect(
+            "127.0.0.1",
+            port,
+            ssl_context=trusting(ca),
+            server_hostname="localhost",
+            reconnect=policy,
+            on_disconnect=lambda _client, reason: ends.append(reason),
+        )
+        assert client.state is greenclient.ConnectionState.OPEN
+
+        def send_big_frames() -> None:
+            with contextlib.suppress(greenclient.GreenClientError):
+                for i in range(3000):
+                    client.send({"i": i, "pad": "x" * 20_000})
+
+        sender = eventlet.spawn(send_big_frames)
+        assert server.stdin is not None
+        for _ in range(10):  # ask s_server to renegotiate while the writer writes
+            eventlet.sleep(0.1)
+            if ends:
+                break
+            server.stdin.write(b"R\n")
+            server.stdin.flush()
+        eventlet.sleep(0.5)
+        sender.kill()
+        client.close()
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    for reason in ends:
+        assert reason is None or isinstance(reason, greenclient.GreenClientError)
+        assert "RuntimeError" not in repr(reason)
