@@ -91,10 +91,13 @@ class ConnectError(GreenClientError):
 
 
 class SendTimeout(GreenClientError):
-    """``send()`` waited ``send_timeout`` seconds for a connection and none came.
+    """``send()`` waited ``send_timeout`` seconds, for a connection or for room, in vain.
 
-    Nothing of the message was written. ``flush(timeout)`` raises it too when the
-    frames queued before it were not all written in time (they stay queued).
+    It waited for a connection while (re)connecting, or for room in the send
+    buffer (``send_buffer_size``) while the writer could not keep up; the
+    message says which. Nothing of the message was queued or written.
+    ``flush(timeout)`` raises it too when the frames queued before it were not
+    all written in time (they stay queued).
     """
 
 

@@ -350,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the reference server as its own process, driven by stdin commands.
 
     Returns the exit status: 0 after ``quit`` or the end of standard input, 1 when it
-    cannot listen, 2 for a bad option, 141 when its standard output was closed.
+    cannot listen, 2 for a bad option, 130 after Ctrl-C (SIGINT), 141 when its
+    standard output was closed.
     """
     args = _parser().parse_args(argv)
     if not _cli.prepare_output():
@@ -430,7 +431,7 @@ def _serve(args: argparse.Namespace) -> int:
                 continue
             say(f"OK {command}")
     except KeyboardInterrupt:
-        pass
+        return 130  # as a shell reports a command ended by Ctrl-C (128 + SIGINT)
     finally:
         server.stop()
     return 0

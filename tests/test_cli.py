@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -484,3 +485,13 @@ def test_no_standard_output_at_all_ends_quietly(command: str) -> None:
     proc = run(["sh", "-c", 'exec "$@" >&-', "sh", *argv])
     assert proc.returncode == _cli.BROKEN_PIPE_STATUS, proc.stderr
     assert proc.stderr == b""
+
+
+def test_server_ends_with_status_130_on_ctrl_c() -> None:
+    with server_process() as (proc, port), socket.create_connection(("127.0.0.1", port)) as client:
+        assert proc.stdout is not None
+        assert read_line(proc.stdout).startswith(b"CONNECTED")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 130
+        client.settimeout(10)
+        assert client.recv(1) == b""  # the server closed the connection on its way out
