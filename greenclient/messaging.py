@@ -357,10 +357,19 @@ class Messaging:
                     cid,
                 ) from None
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            waiter.wait(remaining)
-            if waiter.ready():
+            # A timer of our own, cancelled however the wait ends: Event.wait(timeout)
+            # leaves its timer (and so this client) alive until the timeout when the
+            # wait ends with an exception (the connection ended, the client closed).
+            timer = eventlet.timeout.Timeout(remaining) if remaining is not None else None
+            try:
                 return waiter.wait()  # the reply, or raises ConnectionClosed
-            raise RequestTimeout(f"no reply to request {cid} within {timeout} s", cid)
+            except eventlet.timeout.Timeout as exc:
+                if exc is not timer:
+                    raise
+                raise RequestTimeout(f"no reply to request {cid} within {timeout} s", cid) from None
+            finally:
+                if timer is not None:
+                    timer.cancel()
         finally:
             self.pending.discard(cid)
 

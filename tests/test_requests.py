@@ -7,7 +7,9 @@ client, as the Scala servers do.
 
 from __future__ import annotations
 
+import gc
 import queue
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -300,3 +302,33 @@ def test_the_echoing_reference_server_answers_requests_instead_of_echoing_them()
         finally:
             client.close()
             other.close()
+
+
+def test_a_closed_client_is_freed_while_its_request_had_time_left(
+    silent: ReferenceServer,
+) -> None:
+    # The request fails at close(); nothing may keep the client alive until the
+    # request's timeout would have passed.
+    client = connected(silent)
+    outcome: list[BaseException] = []
+    thread = eventlet.spawn(_ask, client, outcome)
+    for _ in range(100):  # bounded: the request is made within the first yields
+        if pending(client):
+            break
+        eventlet.sleep(0.01)
+    assert pending(client) == 1
+    client.close()
+    thread.wait()
+    assert [type(e) for e in outcome] == [greenclient.ConnectionClosed]
+    alive = weakref.ref(client)
+    del client, thread, outcome
+    eventlet.sleep(0.05)
+    gc.collect()
+    assert alive() is None
+
+
+def _ask(client: greenclient.GreenClient, outcome: list[BaseException]) -> None:
+    try:
+        client.request({"type": "ping"}, timeout=60)
+    except greenclient.GreenClientError as exc:
+        outcome.append(exc)
