@@ -274,16 +274,25 @@ class ReferenceServer:
                 # close() then sends the RST (SO_LINGER with a zero timeout).
                 peer.sock.shutdown(socket.SHUT_RD)
 
-    def stop(self) -> None:
-        """Stop listening and close every client."""
+    def stop(self, *, wait: bool = True) -> None:
+        """Stop listening and close every client.
+
+        Args:
+            wait: wait for the connections' green threads to end. ``False`` for a
+                process on its way out after Ctrl-C, whose hub may no longer run
+                (eventlet's asyncio hub does not after an interrupt went through
+                it): the sockets are shut down without switching green threads.
+        """
         if self._listener is not None:
             with contextlib.suppress(OSError):
                 self._listener.close()
             self._listener = None
+        self.close_clients()
+        if not wait:
+            return
         if self._acceptor is not None:
             self._acceptor.kill()
             self._acceptor = None
-        self.close_clients()
         self._pool.waitall()
 
     def __enter__(self) -> ReferenceServer:
@@ -431,9 +440,12 @@ def _serve(args: argparse.Namespace) -> int:
                 continue
             say(f"OK {command}")
     except KeyboardInterrupt:
+        server.stop(wait=False)
         return 130  # as a shell reports a command ended by Ctrl-C (128 + SIGINT)
-    finally:
-        server.stop()
+    except BaseException:
+        server.stop(wait=False)
+        raise
+    server.stop()
     return 0
 
 
