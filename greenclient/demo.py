@@ -269,6 +269,7 @@ def _run(args: argparse.Namespace, prog: str, output: _Output) -> int:
         )
     sender = eventlet.spawn(_send_lines, client, output)
     received = 0
+    interrupted = False
     try:
         for message in client:
             output.line(_format(message))
@@ -277,11 +278,21 @@ def _run(args: argparse.Namespace, prog: str, output: _Output) -> int:
                 break
         else:
             output.line(f"{prog}: the server closed the connection")
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
     finally:
-        sender.kill()
-        client.close()
-        if server is not None:
-            server.stop()
+        if interrupted:
+            # On the way out after Ctrl-C: no switching green threads, which the
+            # asyncio hub can no longer do once an interrupt went through it. The
+            # sockets close with the process; the server's are shut down first.
+            if server is not None:
+                server.stop(wait=False)
+        else:
+            sender.kill()
+            client.close()
+            if server is not None:
+                server.stop()
         if output.typed is not None:
             output.echo("\r\x1b[K")
     return 0

@@ -495,3 +495,31 @@ def test_server_ends_with_status_130_on_ctrl_c() -> None:
         assert proc.wait(10) == 130
         client.settimeout(10)
         assert client.recv(1) == b""  # the server closed the connection on its way out
+
+
+def test_demo_ends_with_status_130_on_ctrl_c() -> None:
+    # On both hubs: on the asyncio hub, cleaning up by switching green threads after
+    # the interrupt raised "RuntimeError: Already running!" (status 1, a traceback).
+    with broadcasting_server() as server:
+        argv = [sys.executable, "-m", "greenclient", "--host", "127.0.0.1"]
+        proc = subprocess.Popen(
+            [*argv, "--port", str(server.port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=ENV,
+        )
+        try:
+            assert proc.stdout is not None
+            assert proc.stderr is not None
+            lines = [read_line(proc.stdout) for _ in range(3)]
+            assert b'"n": ' in lines[2]
+            proc.send_signal(signal.SIGINT)
+            status = proc.wait(timeout=TIMEOUT)
+            err = proc.stderr.read()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    assert status == 130, err
+    assert b"Traceback" not in err, err
