@@ -344,8 +344,8 @@ class GreenClient(Generic[M]):
         recv_size: bytes asked of each ``recv`` (default 64 KiB).
         connect_timeout: seconds to open a connection, in all: name resolution,
             TCP connect and TLS handshake share this one deadline.
-        reconnect: False (default), True for the default :class:`ReconnectPolicy`,
-            or a policy.
+        reconnect: False (default) or None, True for the default
+            :class:`ReconnectPolicy`, or a policy.
         on_connect: called as ``on_connect(client)`` after every connection and
             reconnection, in a green thread of its own while the listener reads,
             before ``send()`` calls waiting for the connection go ahead: the place
@@ -364,7 +364,10 @@ class GreenClient(Generic[M]):
             connection is treated as dead (``ReadIdleTimeout``); None: never.
         keepalive: TCP keepalive settings, on by default; None turns it off.
         ssl_context: wrap the connection in TLS with this context (certificates
-            are verified by ``ssl.create_default_context()``'s defaults).
+            are verified by ``ssl.create_default_context()``'s defaults). Make
+            it after ``import greenclient``; TLS 1.2 renegotiation is turned
+            off on it (``OP_NO_RENEGOTIATION``, see RELIABILITY.rst), for
+            every user of this context object.
         server_hostname: the name to verify the certificate against (default
             ``host``).
         yield_every: the listener lets other green threads run after each read
@@ -479,7 +482,7 @@ class GreenClient(Generic[M]):
         on_error: Callable[[ProtocolError], Any] | None = None,
         recv_size: int = DEFAULT_RECV_SIZE,
         connect_timeout: float | None = 10.0,
-        reconnect: bool | ReconnectPolicy = False,
+        reconnect: bool | ReconnectPolicy | None = False,
         on_connect: Callable[[GreenClient], Any] | None = None,
         on_disconnect: Callable[[GreenClient, BaseException | None], Any] | None = None,
         events: bool = False,
@@ -496,21 +499,26 @@ class GreenClient(Generic[M]):
     ):
         if not isinstance(host, str):
             raise TypeError(f"host must be a str, not {type(host).__name__}")
-        _checks.whole("port", port)
+        port = _checks.whole("port", port)
         if not 1 <= port <= 65535:
             # The C library would wrap 65536 and up to another port without a word.
             raise ValueError(f"port must be from 1 to 65535, not {port}")
-        _checks.whole("maxsize", maxsize)  # eventlet's Queue(0) would be a channel
-        _checks.whole("max_queue_bytes", max_queue_bytes)
-        _checks.whole("recv_size", recv_size)
-        _checks.whole("send_buffer_size", send_buffer_size)
-        _checks.whole("concurrency", concurrency)
-        _checks.optional_seconds("connect_timeout", connect_timeout)
-        _checks.optional_seconds("send_timeout", send_timeout, zero=True)
-        _checks.optional_seconds("read_idle_timeout", read_idle_timeout)
+        maxsize = _checks.whole("maxsize", maxsize)  # eventlet's Queue(0) would be a channel
+        max_queue_bytes = _checks.whole("max_queue_bytes", max_queue_bytes)
+        recv_size = _checks.whole("recv_size", recv_size)
+        send_buffer_size = _checks.whole("send_buffer_size", send_buffer_size)
+        concurrency = _checks.whole("concurrency", concurrency)
+        max_frame_size = _checks.whole("max_frame_size", max_frame_size)
+        connect_timeout = _checks.optional_seconds("connect_timeout", connect_timeout)
+        send_timeout = _checks.optional_seconds("send_timeout", send_timeout, zero=True)
+        read_idle_timeout = _checks.optional_seconds("read_idle_timeout", read_idle_timeout)
+        if reconnect is None:
+            reconnect = False
         _checks.instance(
             "reconnect", reconnect, (bool, ReconnectPolicy), "a bool or a ReconnectPolicy"
         )
+        _checks.flag("events", events)
+        _checks.flag("yield_every", yield_every)
         _checks.optional_callable("on_error", on_error)
         _checks.optional_callable("on_connect", on_connect)
         _checks.optional_callable("on_disconnect", on_disconnect)
@@ -1355,15 +1363,22 @@ class GreenClient(Generic[M]):
         ``flush()`` or ``connect()`` are woken at once. ``close()`` never touches
         the socket itself: it stops the listener where it waits, and the
         listener closes the socket (after an application callback it is
-        running, if any, returns).
+        running, if any, returns: ``close(drain=True)`` waits for that too,
+        within ``timeout``).
+
+        A loss that ``flush()`` has not reported yet (frames lost with an
+        earlier connection) does not stop the drain of the current connection;
+        ``close()`` cannot report it: call ``flush()`` first to know. Called
+        from eventlet's hub (a signal handler runs there), ``close()`` cannot
+        wait: ``drain`` is ignored, as if it were False.
         """
+        in_hub = eventlet.getcurrent() is eventlet.hubs.get_hub().greenlet
         if self._closing:
+            if drain and not in_hub:
+                self._wait_for_linger()  # a second close(drain=True): the same wait
             return
-        if drain and self._conn is not None:
-            deadline = math.inf if timeout is None else time.monotonic() + timeout
-            with contextlib.suppress(GreenClientError):
-                self.flush(timeout)
-                self._linger_until = deadline
+        if drain and self._conn is not None and not in_hub:
+            self._drain_for_close(math.inf if timeout is None else time.monotonic() + timeout)
             if self._stopping():  # closed meanwhile
                 return
         self._closing = True
@@ -1382,16 +1397,41 @@ class GreenClient(Generic[M]):
             self._finish(None)
         elif self.state is ConnectionState.CONNECTING and not self._opened.ready():
             self._opened.send(False)
-        elif self._linger_until is not None and runner is not eventlet.getcurrent():
-            # Drained: wait while the runner lingers before closing the socket, so
-            # that a program that ends right after close() does not reset it.
-            # (Past the deadline, a moment more for the runner to close the socket.)
-            until = self._linger_until + LINGER_GRACE
-            while self.state is not ConnectionState.CLOSED:
-                left = until - time.monotonic()
-                if left <= 0:
-                    break
-                self._next_event().wait(None if left == math.inf else left)
+        elif not in_hub:
+            self._wait_for_linger()
+
+    def _drain_for_close(self, deadline: float) -> None:
+        """close(drain=True)'s flush; on success, have the runner linger until ``deadline``."""
+        for _ in range(2):
+            left = None if deadline == math.inf else max(0.0, deadline - time.monotonic())
+            try:
+                self.flush(left)
+            except ConnectionClosed:
+                # Reported once, a loss with an earlier connection: this one may
+                # still have frames to deliver (a second flush tells).
+                if self._conn is None or self._stopping():
+                    return
+                continue
+            except GreenClientError:  # SendTimeout: out of time
+                return
+            self._linger_until = deadline
+            return
+
+    def _wait_for_linger(self) -> None:
+        """After a drain: wait while the runner lingers before closing the socket.
+
+        So that a program that ends right after ``close(drain=True)`` does not
+        reset the connection. Past the deadline, a moment more for the runner
+        to close the socket.
+        """
+        if self._linger_until is None or eventlet.getcurrent() is self._runner:
+            return
+        until = self._linger_until + LINGER_GRACE
+        while self.state is not ConnectionState.CLOSED:
+            left = until - time.monotonic()
+            if left <= 0:
+                break
+            self._next_event().wait(None if left == math.inf else left)
 
     @property
     def closed(self) -> bool:
@@ -1424,7 +1464,7 @@ if TYPE_CHECKING:
         on_error: Callable[[ProtocolError], Any] | None
         recv_size: int
         connect_timeout: float | None
-        reconnect: bool | ReconnectPolicy
+        reconnect: bool | ReconnectPolicy | None
         on_connect: Callable[[GreenClient], Any] | None
         on_disconnect: Callable[[GreenClient, BaseException | None], Any] | None
         events: bool

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import time
 
 import eventlet
+import eventlet.patcher
 import eventlet.queue
 import pytest
 
 import greenclient
 
-from .helpers import RawServer
+from .helpers import RawServer, reset
 
 MiB = 1024 * 1024
 
@@ -34,6 +37,21 @@ class Reader:
             *frames, buffer = (buffer + data).split(b"~")
             for frame in frames:
                 self.frames.put(frame)
+
+    @staticmethod
+    def count_frames(sock: socket.socket) -> int:
+        """Count the frames received until the end of the stream (or a reset)."""
+        frames, buffer = 0, b""
+        try:
+            while True:
+                data = sock.recv(65536)
+                if not data:
+                    return frames
+                buffer += data
+                frames += buffer.count(b"~")
+                buffer = buffer[buffer.rfind(b"~") + 1 :]
+        except ConnectionResetError:
+            return frames
 
 
 def test_flush_waits_until_the_frames_reach_the_kernel() -> None:
@@ -229,3 +247,102 @@ def test_senders_waiting_for_room_go_out_in_call_order() -> None:
             assert got == called == list(range(30))
         finally:
             client.close()
+
+
+def test_close_with_drain_from_a_signal_handler_closes_at_once() -> None:
+    # eventlet runs a signal handler in its hub, where nothing can wait: drain is
+    # ignored there, rather than failing with "Cannot switch to MAINLOOP".
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a tiny window
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    client = greenclient.connect("127.0.0.1", listener.getsockname()[1])
+    server_side, _ = listener.accept()  # never reads
+    outcome: list[str] = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        try:
+            client.close(drain=True, timeout=5)
+            outcome.append("closed")
+        except BaseException as exc:  # recorded for the assertion
+            outcome.append(f"{type(exc).__name__}: {exc}")
+
+    previous = signal.signal(signal.SIGUSR1, on_signal)
+    try:
+        client.send("x" * 200_000)
+        client.flush(timeout=10)  # in the kernel, not acknowledged by the server
+        real_threading = eventlet.patcher.original("threading")
+        real_time = eventlet.patcher.original("time")
+
+        def signal_soon() -> None:
+            real_time.sleep(0.2)
+            os.kill(os.getpid(), signal.SIGUSR1)
+
+        real_threading.Thread(target=signal_soon).start()
+        for _ in range(200):  # bounded: the signal comes after 0.2 s
+            if outcome:
+                break
+            eventlet.sleep(0.05)
+        assert outcome == ["closed"]
+        assert client.closed
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+        client.close()
+        server_side.close()
+        listener.close()
+
+
+def test_leaving_a_with_block_drains_after_an_unreported_earlier_loss() -> None:
+    # A frame lost with the first connection, never reported by flush(): leaving the
+    # block must still deliver what was sent on the second connection.
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    counted: eventlet.queue.Queue[int] = eventlet.queue.Queue()
+
+    def server() -> None:
+        first, _ = listener.accept()  # never reads, then resets
+        eventlet.sleep(0.3)
+        reset(first)
+        second, _ = listener.accept()
+        counted.put(Reader.count_frames(second))
+
+    thread = eventlet.spawn(server)
+    policy = greenclient.ReconnectPolicy(initial_delay=0.01, max_delay=0.02)
+    try:
+        with greenclient.connect("127.0.0.1", listener.getsockname()[1], reconnect=policy) as c:
+            c.send("x" * 8_000_000)  # stuck behind the tiny window: lost with the reset
+            for _ in range(500):  # bounded: the reset comes after 0.3 s
+                if c.stats.reconnects:
+                    break
+                eventlet.sleep(0.01)
+            assert c.stats.reconnects == 1
+            for i in range(300):
+                c.send({"i": i, "pad": "p" * 1000})
+        assert counted.get(timeout=10) == 300
+        assert c.stats.frames_unsent == 0
+    finally:
+        thread.kill()
+        listener.close()
+
+
+def test_a_second_close_with_drain_waits_as_the_first_does() -> None:
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    client = greenclient.connect("127.0.0.1", listener.getsockname()[1])
+    server_side, _ = listener.accept()  # never reads
+    try:
+        client.send("x" * 200_000)
+        client.flush(timeout=10)
+        first = eventlet.spawn(client.close, drain=True, timeout=0.5)
+        eventlet.sleep(0)  # the first close is lingering now
+        assert not client.closed
+        client.close(drain=True)  # returns when the first one's wait is over
+        assert client.state is greenclient.ConnectionState.CLOSED
+        first.wait()
+    finally:
+        server_side.close()
+        listener.close()
