@@ -1,14 +1,18 @@
 """Argument checks shared by the constructors: one wording, one place.
 
-Each function returns its argument unchanged when it is acceptable and raises
-``TypeError`` (wrong type) or ``ValueError`` (right type, value out of range)
-naming the argument otherwise, so that a wrong argument fails where it is
-given instead of later, in a green thread, as something else.
+Each function returns its argument when it is acceptable (a whole number as an
+``int``, a number of seconds as a ``float``: a NumPy or ``IntEnum`` value is
+taken for what it is worth) and raises ``TypeError`` (wrong type) or
+``ValueError`` (right type, value out of range) naming the argument otherwise,
+so that a wrong argument fails where it is given instead of later, in a green
+thread, as something else.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -16,12 +20,16 @@ T = TypeVar("T")
 
 
 def whole(name: str, value: int, minimum: int = 1) -> int:
-    """An ``int`` (not a ``bool``) of at least ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, not {value}")
-    return value
+    """A whole number (an ``int`` or anything ``operator.index`` takes, not a ``bool``)."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, not bool")
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}") from None
+    if number < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, not {number}")
+    return number
 
 
 def optional_whole(name: str, value: int | None, minimum: int = 1) -> int | None:
@@ -29,28 +37,45 @@ def optional_whole(name: str, value: int | None, minimum: int = 1) -> int | None
     return None if value is None else whole(name, value, minimum)
 
 
-def seconds(name: str, value: float, *, zero: bool = False) -> float:
-    """A finite number of seconds: above 0, or at least 0 when ``zero`` is true."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+def seconds(name: str, value: Any, *, zero: bool = False, infinite: bool = False) -> float:
+    """A number of seconds: above 0 (or at least 0 with ``zero``), finite unless ``infinite``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
-    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+    number = float(value)
+    if (
+        math.isnan(number)
+        or (math.isinf(number) and not infinite)
+        or number < 0
+        or (number == 0 and not zero)
+    ):
         bound = "at least 0" if zero else "above 0"
-        raise ValueError(f"{name} must be a finite number of seconds {bound}, not {value!r}")
-    return value
+        kind = "number" if infinite else "finite number"
+        raise ValueError(f"{name} must be a {kind} of seconds {bound}, not {value!r}")
+    return number
 
 
-def factor(name: str, value: float) -> float:
+def factor(name: str, value: Any) -> float:
     """A finite number of at least 1."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, not {type(value).__name__}")
-    if not (math.isfinite(value) and value >= 1):
+    number = float(value)
+    if not (math.isfinite(number) and number >= 1):
         raise ValueError(f"{name} must be a finite number of at least 1, not {value!r}")
-    return value
+    return number
 
 
-def optional_seconds(name: str, value: float | None, *, zero: bool = False) -> float | None:
+def optional_seconds(
+    name: str, value: float | None, *, zero: bool = False, infinite: bool = False
+) -> float | None:
     """None (no limit), or what :func:`seconds` accepts."""
-    return None if value is None else seconds(name, value, zero=zero)
+    return None if value is None else seconds(name, value, zero=zero, infinite=infinite)
+
+
+def flag(name: str, value: bool) -> bool:
+    """``True`` or ``False`` (a string such as ``"no"`` is true in Python: refused)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, not {type(value).__name__}")
+    return value
 
 
 def instance(name: str, value: Any, kind: type[T] | tuple[type, ...], what: str) -> Any:
@@ -72,4 +97,15 @@ def field_name(name: str, value: str) -> str:
     instance(name, value, str, "a str")
     if not value:
         raise ValueError(f"{name} must not be empty")
+    return value
+
+
+def implements(name: str, value: Any, methods: tuple[str, ...], what: str) -> Any:
+    """An object with each of ``methods`` callable (a codec, a framer...)."""
+    missing = [method for method in methods if not callable(getattr(value, method, None))]
+    if missing:
+        raise TypeError(
+            f"{name} must be {what}, not {type(value).__name__} "
+            f"(it has no {', '.join(missing)} method)"
+        )
     return value

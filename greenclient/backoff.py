@@ -92,17 +92,19 @@ class ReconnectPolicy:
     max_elapsed: float | None = None
     reset_after: float = 5.0
     retry_initial: bool = False
-    seed: int | None = None
+    seed: int | str | bytes | None = None
 
     def __post_init__(self) -> None:
         _checks.seconds("initial_delay", self.initial_delay, zero=True)
-        _checks.seconds("max_delay", self.max_delay, zero=True)
+        _checks.seconds("max_delay", self.max_delay, zero=True, infinite=True)
         _checks.factor("multiplier", self.multiplier)
         _checks.optional_whole("max_attempts", self.max_attempts, minimum=0)
-        _checks.optional_seconds("max_elapsed", self.max_elapsed, zero=True)
-        _checks.seconds("reset_after", self.reset_after, zero=True)
+        _checks.optional_seconds("max_elapsed", self.max_elapsed, zero=True, infinite=True)
+        _checks.seconds("reset_after", self.reset_after, zero=True, infinite=True)
         if self.seed is not None:
-            _checks.instance("seed", self.seed, int, "an int or None")
+            _checks.instance(
+                "seed", self.seed, (int, str, bytes, bytearray), "an int, str or bytes"
+            )
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """Return the wait before attempt number ``attempt`` (0-based)."""

@@ -44,6 +44,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, Final, Literal, Protocol, TypeAlias
 
+from . import _checks
 from .errors import DecodeError, EncodeError
 from .framing import FrameItem
 
@@ -795,9 +796,17 @@ class BytesCodec:
 
 
 def make_codec(codec: CodecName | Codec) -> Codec:
-    """Return a codec for ``codec``: a name, or a codec object used as is."""
+    """Return a codec for ``codec``: a name, or a codec object used as is.
+
+    Raises:
+        TypeError: ``codec`` is neither a name nor an object with the
+            :class:`Codec` methods.
+        ValueError: an unknown name.
+    """
     if not isinstance(codec, str):
-        return codec
+        return _checks.implements(  # type: ignore[no-any-return]
+            "codec", codec, ("decode_frames", "encode"), "'json', 'text', 'bytes' or a codec"
+        )
     if codec == "json":
         return JsonCodec()
     if codec == "text":

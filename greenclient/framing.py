@@ -576,9 +576,20 @@ def make_framer(
     delimiter: bytes = b"~",
     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
 ) -> Framer:
-    """Return a new framer for ``framing``: a name, or a framer object used as is."""
+    """Return a new framer for ``framing``: a name, or a framer object used as is.
+
+    Raises:
+        TypeError: ``framing`` is neither a name nor an object with the
+            :class:`Framer` methods.
+        ValueError: an unknown name.
+    """
     if not isinstance(framing, str):
-        return framing
+        return _checks.implements(  # type: ignore[no-any-return]
+            "framing",
+            framing,
+            ("feed", "feed_eof", "frame"),
+            "'delimiter', 'json', 'length' or a framer",
+        )
     if framing == "delimiter":
         return DelimiterFramer(delimiter, max_frame_size)
     if framing == "json":

@@ -199,7 +199,7 @@ class ReferenceServer:
             while True:
                 try:
                     data = peer.sock.recv(65536)
-                except OSError:
+                except (OSError, ValueError):  # ValueError: a TLS socket shut down meanwhile
                     break
                 if not data:
                     break

@@ -17,6 +17,7 @@ are never read.
 
 from __future__ import annotations
 
+import _ssl
 import contextlib
 import logging
 import socket
@@ -97,13 +98,20 @@ def check_tls(context: ssl.SSLContext | None, server_hostname: str | None) -> No
     or the server ends it, which the client reports and survives like any end.
 
     Raises:
-        TypeError: ``context`` is not an ``ssl.SSLContext``, ``server_hostname``
-            not a ``str``.
+        TypeError: ``context`` is not an ``ssl.SSLContext`` (or was made before
+            eventlet's monkey patch), ``server_hostname`` not a ``str``.
         ValueError: ``context`` is a server-side context, or its minimum TLS
             version is above its maximum (no attempt could ever succeed);
             ``server_hostname`` is not a valid host name.
     """
     if context is not None:
+        given: object = context  # typed loosely: the application may pass anything
+        if not isinstance(given, ssl.SSLContext) and isinstance(given, _ssl._SSLContext):
+            # An ssl.SSLContext of the module as it was before eventlet patched it.
+            raise TypeError(
+                "ssl_context was made before eventlet's monkey patch (which importing "
+                "greenclient applies): make it after `import greenclient`"
+            )
         _checks.instance("ssl_context", context, ssl.SSLContext, "an ssl.SSLContext or None")
         if context.protocol == ssl.PROTOCOL_TLS_SERVER:
             raise ValueError(

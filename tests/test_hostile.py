@@ -11,9 +11,14 @@ connect(), and a host name that is not valid.
 
 from __future__ import annotations
 
+import _ssl
 import contextlib
+import enum
+import fractions
 import json
 import logging
+import math
+import random
 import socket
 import ssl
 import time
@@ -636,6 +641,11 @@ def test_a_slow_on_connect_never_sends_on_the_next_connection() -> None:
         ({"type_field": 5}, TypeError, "type_field"),
         ({"correlation_field": None}, TypeError, "correlation_field"),
         ({"correlation_field": ""}, ValueError, "correlation_field"),
+        ({"codec": 5}, TypeError, "codec"),
+        ({"codec": object()}, TypeError, "decode_frames"),
+        ({"framing": 5}, TypeError, "framing"),
+        ({"events": "no"}, TypeError, "events"),
+        ({"yield_every": "no"}, TypeError, "yield_every"),
     ],
 )
 def test_a_wrong_argument_is_refused_at_construction(
@@ -670,6 +680,35 @@ def test_a_wrong_reconnect_policy_is_refused(
 def test_wrong_keepalive_settings_are_refused(settings: dict[str, Any]) -> None:
     with pytest.raises((TypeError, ValueError), match=next(iter(settings))):
         greenclient.KeepAlive(**settings)
+
+
+def test_an_ssl_context_made_before_the_monkey_patch_is_refused_with_the_reason() -> None:
+    # What ssl.create_default_context() gives when called before `import greenclient`:
+    # an SSLContext of the unpatched module, which eventlet cannot use.
+    unpatched = _ssl._SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    with pytest.raises(TypeError, match="before eventlet's monkey patch"):
+        greenclient.GreenClient("127.0.0.1", 8000, ssl_context=unpatched)  # type: ignore[call-overload]
+
+
+class Size(enum.IntEnum):
+    SMALL = 100
+
+
+def test_whole_numbers_and_seconds_of_other_types_are_taken_for_their_value() -> None:
+    client = greenclient.GreenClient(  # type: ignore[call-overload]
+        "127.0.0.1",
+        Size.SMALL + 8000,
+        maxsize=Size.SMALL,
+        connect_timeout=fractions.Fraction(3, 2),
+        reconnect=None,
+    )
+    assert client.queue.maxsize == 100
+    assert type(client.queue.maxsize) is int
+    assert client._connect_timeout == 1.5
+    assert client.policy is None
+    client.close()
+    policy = greenclient.ReconnectPolicy(max_delay=math.inf, reset_after=math.inf, seed="abc")
+    assert policy.delay(1000, random.Random(1)) >= 0
 
 
 def test_the_edge_values_of_the_arguments_are_accepted() -> None:

@@ -207,3 +207,29 @@ def test_a_server_that_renegotiates_tls_does_not_break_the_client(
     for reason in ends:
         assert reason is None or isinstance(reason, greenclient.GreenClientError)
         assert "RuntimeError" not in repr(reason)
+
+
+def test_the_reference_server_closes_tls_clients_without_a_stray_error(
+    ca: trustme.CA, tls_server: ReferenceServer, capfd: pytest.CaptureFixture[str]
+) -> None:
+    ends: list[BaseException | None] = []
+    client = greenclient.connect(
+        "127.0.0.1",
+        tls_server.port,
+        ssl_context=trusting(ca),
+        server_hostname="localhost",
+        on_disconnect=lambda _client, reason: ends.append(reason),
+    )
+    try:
+        assert tls_server.wait_for_clients(1, 5)
+        eventlet.sleep(0.1)  # the server's reader now waits in recv()
+        tls_server.close_clients()
+        for _ in range(200):  # bounded: the client sees the end within a moment
+            if ends and tls_server.clients == 0:
+                break
+            eventlet.sleep(0.01)
+        assert len(ends) == 1
+        assert tls_server.clients == 0
+    finally:
+        client.close()
+    assert "Read on closed or unwrapped SSL socket" not in capfd.readouterr().err
