@@ -627,8 +627,11 @@ class GreenClient(Generic[M]):
         self._runner = eventlet.spawn_n(self._run)
         try:
             opened = self._opened.wait()
-        except BaseException:  # the caller was interrupted: do not leave a runner behind
-            self.close()
+        except BaseException as exc:  # the caller was interrupted: leave no runner behind
+            if isinstance(exc, Exception):
+                self.close()
+            else:
+                self._close_interrupted()
             raise
         if opened:
             return self
@@ -1444,8 +1447,23 @@ class GreenClient(Generic[M]):
         return self
 
     def __exit__(self, exc_type: object, *exc_info: object) -> None:
+        if isinstance(exc_type, type) and not issubclass(exc_type, Exception):
+            self._close_interrupted()  # Ctrl-C, sys.exit()...
+            return
         # Leaving normally, let the frames already sent go out first.
         self.close(drain=exc_type is None)
+
+    def _close_interrupted(self) -> None:
+        """close() while an interrupt (``KeyboardInterrupt``, ``SystemExit``) goes on.
+
+        On eventlet's asyncio hub, once such an exception went through the hub,
+        the hub no longer runs: switching green threads (as close() does to stop
+        the listener) raises ``RuntimeError("Already running!")``, which would
+        replace the interrupt (a traceback and status 1 instead of 130). There
+        the client is left to end with the process; the interrupt goes on.
+        """
+        with contextlib.suppress(RuntimeError):
+            self.close()
 
     def __repr__(self) -> str:
         return f"<GreenClient {self.host}:{self.port} {self.state.value}>"

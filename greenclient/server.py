@@ -194,7 +194,8 @@ class ReferenceServer:
             if isinstance(peer.sock, ssl.SSLSocket):
                 try:
                     peer.sock.do_handshake()
-                except (OSError, ValueError):
+                except (OSError, ValueError, AttributeError):
+                    # AttributeError: shut down (close_clients) before its handshake.
                     return
             while True:
                 try:
@@ -256,6 +257,9 @@ class ReferenceServer:
 
     def close_clients(self) -> None:
         """Close every client connection (each client sees end of stream).
+
+        Over TLS the connection is shut down without TLS's ``close_notify``, so a
+        greenclient client reports a ``ConnectionLost``, not a clean end.
 
         Only shutdown() here: it wakes each connection's reader, which closes its
         socket itself (closing under a blocked green reader would leave it hanging).

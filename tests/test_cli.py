@@ -28,7 +28,7 @@ import greenclient
 from greenclient import _cli
 from greenclient.server import ReferenceServer
 
-from .helpers import free_port, wait_until
+from .helpers import RawServer, free_port, wait_until
 
 ENV = {**os.environ, "PYTHONIOENCODING": "utf-8"}
 TIMEOUT = 60
@@ -523,3 +523,88 @@ def test_demo_ends_with_status_130_on_ctrl_c() -> None:
                 proc.wait(10)
     assert status == 130, err
     assert b"Traceback" not in err, err
+
+
+APP = """
+import signal, sys
+import greenclient
+signal.signal(signal.SIGTERM, lambda *args: sys.exit(0))
+with greenclient.connect("127.0.0.1", int(sys.argv[1])) as client:
+    for message in client:
+        print(message, flush=True)
+"""
+
+
+# An uncaught KeyboardInterrupt ends Python by SIGINT itself (a shell shows 130).
+@pytest.mark.parametrize(
+    ("sent", "statuses"), [(signal.SIGINT, {-signal.SIGINT, 130}), (signal.SIGTERM, {0})]
+)
+def test_an_application_interrupted_in_a_with_block_ends_with_its_own_status(
+    sent: signal.Signals, statuses: set[int]
+) -> None:
+    # The README's loop, stopped by Ctrl-C or by a SIGTERM handler's sys.exit(0). On
+    # eventlet's asyncio hub the with block's close() raised RuntimeError ("Already
+    # running!") over the interrupt: a traceback and status 1.
+    with broadcasting_server() as server:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", APP, str(server.port)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=ENV,
+        )
+        try:
+            assert proc.stdout is not None
+            assert proc.stderr is not None
+            assert b"'n'" in read_line(proc.stdout)  # messages flow: the loop runs
+            proc.send_signal(sent)
+            got = proc.wait(timeout=TIMEOUT)
+            err = proc.stderr.read()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    assert got in statuses, err
+    assert b"RuntimeError" not in err, err
+
+
+CONNECTING_APP = """
+import ssl, sys
+import greenclient
+print("connecting", flush=True)
+greenclient.connect(
+    "127.0.0.1", int(sys.argv[1]), ssl_context=ssl.create_default_context(), connect_timeout=30
+)
+"""
+
+
+def test_an_application_interrupted_in_connect_ends_with_the_interrupt() -> None:
+    # connect() closes the client when interrupted; on the asyncio hub that close
+    # raised RuntimeError over the KeyboardInterrupt.
+    def silent(sock: socket.socket) -> None:
+        eventlet.sleep(30)  # never answers the TLS handshake
+
+    with RawServer(silent) as raw:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", CONNECTING_APP, str(raw.port)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=ENV,
+        )
+        try:
+            assert proc.stdout is not None
+            assert proc.stderr is not None
+            assert read_line(proc.stdout) == b"connecting\n"
+            raw.connections.get(timeout=TIMEOUT)  # connect() waits in the handshake now
+            eventlet.sleep(0.2)
+            proc.send_signal(signal.SIGINT)
+            got = proc.wait(timeout=TIMEOUT)
+            err = proc.stderr.read()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    assert got in {-signal.SIGINT, 130}, err
+    assert b"KeyboardInterrupt" in err, err
+    assert b"RuntimeError" not in err, err

@@ -233,3 +233,20 @@ def test_the_reference_server_closes_tls_clients_without_a_stray_error(
     finally:
         client.close()
     assert "Read on closed or unwrapped SSL socket" not in capfd.readouterr().err
+
+
+def test_the_reference_server_closes_a_client_still_in_its_handshake_quietly(
+    tls_server: ReferenceServer, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with socket.create_connection(("127.0.0.1", tls_server.port)) as raw:  # no handshake
+        assert tls_server.wait_for_clients(1, 5)
+        eventlet.sleep(0.1)  # the server's handshake waits for the client's hello
+        tls_server.close_clients()
+        for _ in range(200):  # bounded
+            if tls_server.clients == 0:
+                break
+            eventlet.sleep(0.01)
+        assert tls_server.clients == 0
+        raw.settimeout(5)
+        assert raw.recv(1) == b""
+    assert "Traceback" not in capfd.readouterr().err
