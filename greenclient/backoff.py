@@ -11,6 +11,7 @@ retrying can fix.
 
 from __future__ import annotations
 
+import math
 import random
 import socket
 import ssl
@@ -96,19 +97,25 @@ class ReconnectPolicy:
 
     def __post_init__(self) -> None:
         _checks.seconds("initial_delay", self.initial_delay, zero=True)
-        _checks.seconds("max_delay", self.max_delay, zero=True, infinite=True)
+        _checks.seconds("max_delay", self.max_delay, zero=True)
         _checks.factor("multiplier", self.multiplier)
         _checks.optional_whole("max_attempts", self.max_attempts, minimum=0)
         _checks.optional_seconds("max_elapsed", self.max_elapsed, zero=True, infinite=True)
         _checks.seconds("reset_after", self.reset_after, zero=True, infinite=True)
         if self.seed is not None:
-            _checks.instance(
-                "seed", self.seed, (int, str, bytes, bytearray), "an int, str or bytes"
-            )
+            _checks.instance("seed", self.seed, (int, str, bytes), "an int, str or bytes")
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """Return the wait before attempt number ``attempt`` (0-based)."""
-        cap = min(self.max_delay, self.initial_delay * self.multiplier ** min(attempt, 64))
+        try:
+            growth = self.multiplier ** min(attempt, 64)
+        except OverflowError:  # a huge multiplier: past any cap
+            growth = math.inf
+        cap = (
+            self.max_delay
+            if growth == math.inf
+            else min(self.max_delay, self.initial_delay * growth)
+        )
         return (rng or random).uniform(0.0, cap)
 
 

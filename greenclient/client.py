@@ -956,7 +956,8 @@ class GreenClient(Generic[M]):
             conn.set_ready(False)
             if self._conn is conn:
                 self._conn = None
-            conn.transport.close(self._linger_until if self._closing else None)
+            lingering = self._closing and self._linger_until is not None
+            conn.transport.close(self._linger_deadline if lingering else None)
             for item in self.protocol.receive_eof():
                 if isinstance(item, ProtocolError):
                     self._report(item)
@@ -1369,16 +1370,26 @@ class GreenClient(Generic[M]):
         running, if any, returns: ``close(drain=True)`` waits for that too,
         within ``timeout``).
 
-        A loss that ``flush()`` has not reported yet (frames lost with an
-        earlier connection) does not stop the drain of the current connection;
+        While a ``close(drain=True)`` waits, another one waits too, within its
+        own ``timeout``, and a plain ``close()`` ends the wait: the socket is
+        closed at once. A loss that ``flush()`` has not reported yet (frames
+        lost with an earlier connection) does not stop the drain of the current
+        connection;
         ``close()`` cannot report it: call ``flush()`` first to know. Called
         from eventlet's hub (a signal handler runs there), ``close()`` cannot
         wait: ``drain`` is ignored, as if it were False.
         """
         in_hub = eventlet.getcurrent() is eventlet.hubs.get_hub().greenlet
         if self._closing:
-            if drain and not in_hub:
-                self._wait_for_linger()  # a second close(drain=True): the same wait
+            if self._linger_until is not None and self.state is not ConnectionState.CLOSED:
+                if not drain:
+                    # Close now: the runner's linger ends at its next check.
+                    self._linger_until = time.monotonic()
+                elif not in_hub:
+                    # A second close(drain=True): the same wait, within its own timeout.
+                    self._wait_for_linger(
+                        math.inf if timeout is None else time.monotonic() + timeout
+                    )
             return
         if drain and self._conn is not None and not in_hub:
             self._drain_for_close(math.inf if timeout is None else time.monotonic() + timeout)
@@ -1401,7 +1412,7 @@ class GreenClient(Generic[M]):
         elif self.state is ConnectionState.CONNECTING and not self._opened.ready():
             self._opened.send(False)
         elif not in_hub:
-            self._wait_for_linger()
+            self._wait_for_linger(math.inf)
 
     def _drain_for_close(self, deadline: float) -> None:
         """close(drain=True)'s flush; on success, have the runner linger until ``deadline``."""
@@ -1420,17 +1431,22 @@ class GreenClient(Generic[M]):
             self._linger_until = deadline
             return
 
-    def _wait_for_linger(self) -> None:
+    def _linger_deadline(self) -> float:
+        """Until when the runner keeps a drained socket open (asked at each check)."""
+        return self._linger_until if self._linger_until is not None else 0.0
+
+    def _wait_for_linger(self, limit: float) -> None:
         """After a drain: wait while the runner lingers before closing the socket.
 
         So that a program that ends right after ``close(drain=True)`` does not
-        reset the connection. Past the deadline, a moment more for the runner
-        to close the socket.
+        reset the connection. Past the linger's deadline, a moment more for the
+        runner to close the socket; never past ``limit`` (a monotonic time).
         """
         if self._linger_until is None or eventlet.getcurrent() is self._runner:
             return
-        until = self._linger_until + LINGER_GRACE
         while self.state is not ConnectionState.CLOSED:
+            assert self._linger_until is not None
+            until = min(limit, self._linger_until + LINGER_GRACE)
             left = until - time.monotonic()
             if left <= 0:
                 break

@@ -96,7 +96,8 @@ class KeepAlive:
     noticed after about ``idle + interval * count`` seconds of silence.
 
     Raises:
-        TypeError, ValueError: a setting is not an ``int`` of at least 1.
+        TypeError, ValueError: a setting is not an ``int`` of at least 1 (and at
+            most 32,767 seconds, or 127 probes: Linux's bounds).
     """
 
     idle: int = 60
@@ -104,8 +105,9 @@ class KeepAlive:
     count: int = 5
 
     def __post_init__(self) -> None:
-        for name in ("idle", "interval", "count"):
-            _checks.whole(name, getattr(self, name))
+        # Linux's bounds: TCP_KEEPIDLE and TCP_KEEPINTVL up to 32,767 s, TCP_KEEPCNT up to 127.
+        for name, maximum in (("idle", 32_767), ("interval", 32_767), ("count", 127)):
+            _checks.whole(name, getattr(self, name), maximum=maximum)
 
 
 @dataclass

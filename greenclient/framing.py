@@ -589,6 +589,7 @@ def make_framer(
             framing,
             ("feed", "feed_eof", "frame"),
             "'delimiter', 'json', 'length' or a framer",
+            ("forbidden",),
         )
     if framing == "delimiter":
         return DelimiterFramer(delimiter, max_frame_size)

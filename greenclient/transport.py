@@ -24,6 +24,7 @@ import socket
 import ssl
 import struct
 import time
+from collections.abc import Callable
 from typing import Final, Literal
 
 import eventlet
@@ -310,11 +311,12 @@ class Transport:
         except (OSError, eventlet.hubs.IOClosed, ValueError) as exc:
             raise map_error(exc, self.host, self.port, "send") from exc
 
-    def close(self, linger_until: float | None = None) -> None:
+    def close(self, linger_until: Callable[[], float] | None = None) -> None:
         """Close the socket. Only the reader calls it, once the writer has stopped.
 
         Args:
-            linger_until: a ``time.monotonic()`` deadline (``math.inf``: none).
+            linger_until: returns a ``time.monotonic()`` deadline (``math.inf``:
+                none), asked again at every check, so that it can be moved.
                 Closing a socket with unread bytes makes the kernel send a
                 reset, which drops the written bytes the peer has not
                 acknowledged yet. So first, until the peer has acknowledged
@@ -334,8 +336,8 @@ class Transport:
                     )
         _close_quietly(self.sock)
 
-    def _linger(self, until: float) -> int | None:
-        """Discard what arrives until the peer acknowledged every written byte, or ``until``.
+    def _linger(self, until: Callable[[], float]) -> int | None:
+        """Discard what arrives until the peer acknowledged every written byte, or ``until()``.
 
         Returns:
             How many written bytes are still unacknowledged (None: unknown).
@@ -346,7 +348,7 @@ class Transport:
                 if not self.recv_nowait(65536):  # None: nothing now; b"": end of stream
                     break
             unacknowledged = self.unacknowledged()
-            left = until - time.monotonic()
+            left = until() - time.monotonic()
             if not unacknowledged or left <= 0:
                 return unacknowledged
             eventlet.sleep(min(pause, left))

@@ -612,6 +612,19 @@ def test_a_slow_on_connect_never_sends_on_the_next_connection() -> None:
     assert data == b'{"hello":2}~{"after":1}~'
 
 
+class _FramerWithoutForbidden:
+    """Has the methods of a framer, not its ``forbidden`` attribute."""
+
+    def feed(self, data: bytes) -> list[bytes]:
+        return []
+
+    def feed_eof(self) -> list[bytes]:
+        return []
+
+    def frame(self, payload: bytes) -> bytes:
+        return payload
+
+
 @pytest.mark.parametrize(
     ("options", "error", "text"),
     [
@@ -645,6 +658,9 @@ def test_a_slow_on_connect_never_sends_on_the_next_connection() -> None:
         ({"codec": object()}, TypeError, "decode_frames"),
         ({"framing": 5}, TypeError, "framing"),
         ({"events": "no"}, TypeError, "events"),
+        ({"framing": greenclient.DelimiterFramer}, TypeError, "an instance, not the class"),
+        ({"framing": _FramerWithoutForbidden()}, TypeError, "forbidden"),
+        ({"connect_timeout": 10**400}, ValueError, "connect_timeout"),
         ({"yield_every": "no"}, TypeError, "yield_every"),
     ],
 )
@@ -667,6 +683,9 @@ def test_a_wrong_argument_is_refused_at_construction(
         ({"max_attempts": -1}, ValueError),
         ({"max_attempts": 2.5}, TypeError),
         ({"max_delay": "30"}, TypeError),
+        ({"max_delay": math.inf}, ValueError),
+        ({"max_delay": 10**400}, ValueError),
+        ({"seed": bytearray(b"x")}, TypeError),
     ],
 )
 def test_a_wrong_reconnect_policy_is_refused(
@@ -676,7 +695,9 @@ def test_a_wrong_reconnect_policy_is_refused(
         greenclient.ReconnectPolicy(**options)
 
 
-@pytest.mark.parametrize("settings", [{"idle": 0}, {"interval": -1}, {"count": 1.5}])
+@pytest.mark.parametrize(
+    "settings", [{"idle": 0}, {"interval": -1}, {"count": 1.5}, {"idle": 2**31}, {"count": 128}]
+)
 def test_wrong_keepalive_settings_are_refused(settings: dict[str, Any]) -> None:
     with pytest.raises((TypeError, ValueError), match=next(iter(settings))):
         greenclient.KeepAlive(**settings)
@@ -707,8 +728,11 @@ def test_whole_numbers_and_seconds_of_other_types_are_taken_for_their_value() ->
     assert client._connect_timeout == 1.5
     assert client.policy is None
     client.close()
-    policy = greenclient.ReconnectPolicy(max_delay=math.inf, reset_after=math.inf, seed="abc")
+    policy = greenclient.ReconnectPolicy(max_elapsed=math.inf, reset_after=math.inf, seed="abc")
     assert policy.delay(1000, random.Random(1)) >= 0
+    # A huge multiplier reaches the cap instead of overflowing.
+    huge = greenclient.ReconnectPolicy(multiplier=1e100, max_delay=30)
+    assert all(0 <= huge.delay(n, random.Random(n)) <= 30 for n in range(70))
 
 
 def test_the_edge_values_of_the_arguments_are_accepted() -> None:

@@ -346,3 +346,30 @@ def test_a_second_close_with_drain_waits_as_the_first_does() -> None:
     finally:
         server_side.close()
         listener.close()
+
+
+def test_a_second_close_with_drain_keeps_to_its_own_timeout_and_a_plain_close_ends_the_wait() -> (
+    None
+):
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    client = greenclient.connect("127.0.0.1", listener.getsockname()[1])
+    server_side, _ = listener.accept()  # never reads
+    try:
+        client.send("x" * 200_000)
+        client.flush(timeout=10)
+        first = eventlet.spawn(client.close, drain=True, timeout=None)  # would wait for ever
+        eventlet.sleep(0.1)
+        with eventlet.Timeout(10):  # a hang fails the test instead of stalling the suite
+            started = time.monotonic()
+            client.close(drain=True, timeout=0.3)
+            assert time.monotonic() - started < 5  # its own timeout, not the first one's
+            assert not first.dead  # the first still waits
+            client.close()  # close now: the linger ends at its next check
+            first.wait()
+        assert client.closed
+    finally:
+        server_side.close()
+        listener.close()
