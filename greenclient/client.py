@@ -420,6 +420,7 @@ class GreenClient(Generic[M]):
         "_frames_lost_reported",
         "_frames_per_slice",
         "_keepalive",
+        "_linger_cut",
         "_linger_until",
         "_messaging",
         "_min_frame",
@@ -575,6 +576,7 @@ class GreenClient(Generic[M]):
         # Set by close(drain=True): until when the socket is kept open, after the
         # flush, for the peer to acknowledge what was written (Transport.close).
         self._linger_until: float | None = None
+        self._linger_cut = False  # a plain close() ended the linger: drains no longer extend it
         # Fired once the first connection is open (True) or the client closed (False).
         self._opened: eventlet.event.Event = eventlet.event.Event()
         # Fired, then dropped, whenever a connection opens or the client closes:
@@ -1359,8 +1361,9 @@ class GreenClient(Generic[M]):
                 unread bytes makes the kernel reset the connection and drop
                 what it still held to send. Without it, frames the writer has
                 not started are dropped, and the socket is closed at once.
-            timeout: the most ``drain`` waits, both steps together. A warning
-                is logged when it ran out with written bytes unacknowledged.
+            timeout: the most ``drain`` waits, both steps together (None: no
+                limit; a negative value counts as 0). A warning is logged when
+                it ran out with written bytes unacknowledged.
 
         Messages already on the queue can still be read; then ``get()`` raises
         ``ConnectionClosed``. Green threads blocked in ``get()``, ``send()``,
@@ -1371,8 +1374,10 @@ class GreenClient(Generic[M]):
         within ``timeout``).
 
         While a ``close(drain=True)`` waits, another one waits too, within its
-        own ``timeout``, and a plain ``close()`` ends the wait: the socket is
-        closed at once. A loss that ``flush()`` has not reported yet (frames
+        own ``timeout`` (the socket stays open for the one that waits longest;
+        if one gives up on its flush first, it closes, and frames not yet
+        written are dropped), and a plain ``close()`` ends the wait: the socket
+        is closed at once. A loss that ``flush()`` has not reported yet (frames
         lost with an earlier connection) does not stop the drain of the current
         connection;
         ``close()`` cannot report it: call ``flush()`` first to know. Called
@@ -1380,20 +1385,25 @@ class GreenClient(Generic[M]):
         wait: ``drain`` is ignored, as if it were False.
         """
         in_hub = eventlet.getcurrent() is eventlet.hubs.get_hub().greenlet
+        if timeout is not None:
+            if isinstance(timeout, (int, float)) and timeout < 0:
+                timeout = 0.0
+            timeout = _checks.seconds("timeout", timeout, zero=True, infinite=True)
+        deadline = (math.inf if timeout is None else time.monotonic() + timeout) + LINGER_GRACE
+        drain = drain and not in_hub  # nothing can wait in the hub
         if self._closing:
             if self._linger_until is not None and self.state is not ConnectionState.CLOSED:
-                if not drain:
+                if drain:
+                    self._wait_for_linger(deadline)  # as the first, within its own timeout
+                else:
                     # Close now: the runner's linger ends at its next check.
                     self._linger_until = time.monotonic()
-                elif not in_hub:
-                    # A second close(drain=True): the same wait, within its own timeout.
-                    self._wait_for_linger(
-                        math.inf if timeout is None else time.monotonic() + timeout
-                    )
+                    self._linger_cut = True
             return
-        if drain and self._conn is not None and not in_hub:
-            self._drain_for_close(math.inf if timeout is None else time.monotonic() + timeout)
-            if self._stopping():  # closed meanwhile
+        if drain and self._conn is not None:
+            self._drain_for_close(deadline - LINGER_GRACE)
+            if self._stopping():  # another close() came meanwhile: wait as it does
+                self._wait_for_linger(deadline)
                 return
         self._closing = True
         conn = self._conn
@@ -1411,11 +1421,16 @@ class GreenClient(Generic[M]):
             self._finish(None)
         elif self.state is ConnectionState.CONNECTING and not self._opened.ready():
             self._opened.send(False)
-        elif not in_hub:
-            self._wait_for_linger(math.inf)
+        elif drain:
+            self._wait_for_linger(deadline)
 
     def _drain_for_close(self, deadline: float) -> None:
-        """close(drain=True)'s flush; on success, have the runner linger until ``deadline``."""
+        """close(drain=True)'s flush; on success, have the runner linger until ``deadline``.
+
+        With several close(drain=True) at once, the socket stays open for the one
+        that waits longest (each caller still waits within its own timeout),
+        unless a plain close() cut the wait short.
+        """
         for _ in range(2):
             left = None if deadline == math.inf else max(0.0, deadline - time.monotonic())
             try:
@@ -1428,7 +1443,9 @@ class GreenClient(Generic[M]):
                 continue
             except GreenClientError:  # SendTimeout: out of time
                 return
-            self._linger_until = deadline
+            if not self._linger_cut:
+                current = self._linger_until
+                self._linger_until = deadline if current is None else max(current, deadline)
             return
 
     def _linger_deadline(self) -> float:
@@ -1440,12 +1457,12 @@ class GreenClient(Generic[M]):
 
         So that a program that ends right after ``close(drain=True)`` does not
         reset the connection. Past the linger's deadline, a moment more for the
-        runner to close the socket; never past ``limit`` (a monotonic time).
+        runner to close the socket; never past ``limit`` (a monotonic time: the
+        caller's own timeout, plus that moment).
         """
-        if self._linger_until is None or eventlet.getcurrent() is self._runner:
+        if eventlet.getcurrent() is self._runner:
             return
-        while self.state is not ConnectionState.CLOSED:
-            assert self._linger_until is not None
+        while self.state is not ConnectionState.CLOSED and self._linger_until is not None:
             until = min(limit, self._linger_until + LINGER_GRACE)
             left = until - time.monotonic()
             if left <= 0:

@@ -7,8 +7,10 @@ import os
 import signal
 import socket
 import time
+from typing import Any
 
 import eventlet
+import eventlet.hubs
 import eventlet.patcher
 import eventlet.queue
 import pytest
@@ -373,3 +375,86 @@ def test_a_second_close_with_drain_keeps_to_its_own_timeout_and_a_plain_close_en
     finally:
         server_side.close()
         listener.close()
+
+
+def _half_reading_server() -> tuple[socket.socket, Any]:
+    """A listener whose one connection reads about 1 MB slowly, then stops reading."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            got = 0
+            while got < 1_000_000:
+                got += len(conn.recv(65536))
+                eventlet.sleep(0.002)
+            eventlet.sleep(30)
+
+    return listener, eventlet.spawn(serve)
+
+
+def test_two_closes_with_drain_during_the_flush_both_wait_for_the_close() -> None:
+    # Both calls wait in flush(); the second to finish it used to return at once,
+    # the socket still open, and a program ending then would reset the connection.
+    listener, server = _half_reading_server()
+    client = greenclient.connect("127.0.0.1", listener.getsockname()[1])
+    try:
+        client.send("x" * 3_000_000)
+        eventlet.sleep(0.05)
+        states: list[greenclient.ConnectionState] = []
+
+        def closer() -> None:
+            client.close(drain=True, timeout=1)
+            states.append(client.state)
+
+        threads = [eventlet.spawn(closer), eventlet.spawn(closer)]
+        with eventlet.Timeout(10):
+            for thread in threads:
+                thread.wait()
+        assert states == [greenclient.ConnectionState.CLOSED] * 2
+    finally:
+        server.kill()
+        listener.close()
+
+
+def test_close_with_drain_from_the_hub_ends_a_lingering_close() -> None:
+    # From the hub nothing can wait: drain=True there is a plain close(), which ends
+    # the wait of a close(drain=True, timeout=None) against a server that never reads.
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    client = greenclient.connect("127.0.0.1", listener.getsockname()[1])
+    server_side, _ = listener.accept()  # never reads
+    try:
+        client.send("x" * 200_000)
+        client.flush(timeout=10)
+        first = eventlet.spawn(client.close, drain=True, timeout=None)
+        eventlet.sleep(0.1)
+        assert not first.dead
+        eventlet.hubs.get_hub().schedule_call_global(0, client.close, drain=True)
+        with eventlet.Timeout(10):
+            first.wait()
+        assert client.closed
+    finally:
+        server_side.close()
+        listener.close()
+
+
+@pytest.mark.parametrize(
+    ("timeout", "error"),
+    [(float("nan"), ValueError), ("5", TypeError), (10**400, ValueError)],
+    ids=["nan", "str", "huge"],
+)
+def test_close_refuses_a_timeout_that_is_no_number_of_seconds(
+    timeout: Any, error: type[Exception]
+) -> None:
+    with RawServer(Reader()) as raw:
+        client = greenclient.connect("127.0.0.1", raw.port)
+        with pytest.raises(error, match="timeout"):
+            client.close(drain=True, timeout=timeout)
+        client.close(drain=True, timeout=-1)  # a negative timeout counts as 0
+        assert client.closed
