@@ -1379,8 +1379,7 @@ class GreenClient(Generic[M]):
         written are dropped), and a plain ``close()`` ends the wait: the socket
         is closed at once. A loss that ``flush()`` has not reported yet (frames
         lost with an earlier connection) does not stop the drain of the current
-        connection;
-        ``close()`` cannot report it: call ``flush()`` first to know. Called
+        connection; ``close()`` cannot report it: call ``flush()`` first to know. Called
         from eventlet's hub (a signal handler runs there), ``close()`` cannot
         wait: ``drain`` is ignored, as if it were False.
         """
@@ -1389,7 +1388,7 @@ class GreenClient(Generic[M]):
             if isinstance(timeout, (int, float)) and timeout < 0:
                 timeout = 0.0
             timeout = _checks.seconds("timeout", timeout, zero=True, infinite=True)
-        deadline = (math.inf if timeout is None else time.monotonic() + timeout) + LINGER_GRACE
+        deadline = math.inf if timeout is None else time.monotonic() + timeout
         drain = drain and not in_hub  # nothing can wait in the hub
         if self._closing:
             if self._linger_until is not None and self.state is not ConnectionState.CLOSED:
@@ -1401,7 +1400,7 @@ class GreenClient(Generic[M]):
                     self._linger_cut = True
             return
         if drain and self._conn is not None:
-            self._drain_for_close(deadline - LINGER_GRACE)
+            self._drain_for_close(deadline)
             if self._stopping():  # another close() came meanwhile: wait as it does
                 self._wait_for_linger(deadline)
                 return
@@ -1456,14 +1455,14 @@ class GreenClient(Generic[M]):
         """After a drain: wait while the runner lingers before closing the socket.
 
         So that a program that ends right after ``close(drain=True)`` does not
-        reset the connection. Past the linger's deadline, a moment more for the
-        runner to close the socket; never past ``limit`` (a monotonic time: the
-        caller's own timeout, plus that moment).
+        reset the connection. Until the linger's deadline or ``limit`` (the
+        caller's own, a monotonic time), whichever comes first, and a moment
+        more for the runner to close the socket.
         """
         if eventlet.getcurrent() is self._runner:
             return
         while self.state is not ConnectionState.CLOSED and self._linger_until is not None:
-            until = min(limit, self._linger_until + LINGER_GRACE)
+            until = min(limit, self._linger_until) + LINGER_GRACE
             left = until - time.monotonic()
             if left <= 0:
                 break

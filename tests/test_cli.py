@@ -157,15 +157,34 @@ def read_line(stream: IO[bytes]) -> bytes:
         return stream.readline()
 
 
+@contextlib.contextmanager
+def child(argv: list[str]) -> Iterator[subprocess.Popen[bytes]]:
+    """A child process with pipes (its stdin left open, unused), killed if still running."""
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def ended_by(proc: subprocess.Popen[bytes], sent: signal.Signals) -> tuple[int, bytes]:
+    """Send ``sent`` to the child; return its exit status and what it wrote on stderr."""
+    proc.send_signal(sent)
+    status = proc.wait(timeout=TIMEOUT)
+    assert proc.stderr is not None
+    return status, proc.stderr.read()
+
+
 @pytest.mark.parametrize("command", DEMO_COMMANDS)
 def test_demo_whose_reader_goes_away_ends_quietly(command: str) -> None:
     """``greenclient-demo | head -3``: no BrokenPipeError, a non-zero status."""
     with broadcasting_server() as server:
         argv = [*DEMO_COMMANDS[command](), "--host", "127.0.0.1", "--port", str(server.port)]
-        proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV
-        )
-        try:
+        with child(argv) as proc:
             assert proc.stdout is not None
             assert proc.stderr is not None
             lines = [read_line(proc.stdout) for _ in range(3)]
@@ -174,10 +193,6 @@ def test_demo_whose_reader_goes_away_ends_quietly(command: str) -> None:
             proc.stdout.close()  # what head does after three lines
             status = proc.wait(timeout=TIMEOUT)
             err = proc.stderr.read()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
     assert status == _cli.BROKEN_PIPE_STATUS, err
     assert err == b""
 
@@ -502,25 +517,11 @@ def test_demo_ends_with_status_130_on_ctrl_c() -> None:
     # the interrupt raised "RuntimeError: Already running!" (status 1, a traceback).
     with broadcasting_server() as server:
         argv = [sys.executable, "-m", "greenclient", "--host", "127.0.0.1"]
-        proc = subprocess.Popen(
-            [*argv, "--port", str(server.port)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=ENV,
-        )
-        try:
+        with child([*argv, "--port", str(server.port)]) as proc:
             assert proc.stdout is not None
-            assert proc.stderr is not None
             lines = [read_line(proc.stdout) for _ in range(3)]
             assert b'"n": ' in lines[2]
-            proc.send_signal(signal.SIGINT)
-            status = proc.wait(timeout=TIMEOUT)
-            err = proc.stderr.read()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
+            status, err = ended_by(proc, signal.SIGINT)
     assert status == 130, err
     assert b"Traceback" not in err, err
 
@@ -545,25 +546,13 @@ def test_an_application_interrupted_in_a_with_block_ends_with_its_own_status(
     # The README's loop, stopped by Ctrl-C or by a SIGTERM handler's sys.exit(0). On
     # eventlet's asyncio hub the with block's close() raised RuntimeError ("Already
     # running!") over the interrupt: a traceback and status 1.
-    with broadcasting_server() as server:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", APP, str(server.port)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=ENV,
-        )
-        try:
-            assert proc.stdout is not None
-            assert proc.stderr is not None
-            assert b"'n'" in read_line(proc.stdout)  # messages flow: the loop runs
-            proc.send_signal(sent)
-            got = proc.wait(timeout=TIMEOUT)
-            err = proc.stderr.read()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
+    with (
+        broadcasting_server() as server,
+        child([sys.executable, "-c", APP, str(server.port)]) as proc,
+    ):
+        assert proc.stdout is not None
+        assert b"'n'" in read_line(proc.stdout)  # messages flow: the loop runs
+        got, err = ended_by(proc, sent)
     assert got in statuses, err
     assert b"RuntimeError" not in err, err
 
@@ -584,27 +573,15 @@ def test_an_application_interrupted_in_connect_ends_with_the_interrupt() -> None
     def silent(sock: socket.socket) -> None:
         eventlet.sleep(30)  # never answers the TLS handshake
 
-    with RawServer(silent) as raw:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", CONNECTING_APP, str(raw.port)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=ENV,
-        )
-        try:
-            assert proc.stdout is not None
-            assert proc.stderr is not None
-            assert read_line(proc.stdout) == b"connecting\n"
-            raw.connections.get(timeout=TIMEOUT)  # connect() waits in the handshake now
-            eventlet.sleep(0.2)
-            proc.send_signal(signal.SIGINT)
-            got = proc.wait(timeout=TIMEOUT)
-            err = proc.stderr.read()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
+    with (
+        RawServer(silent) as raw,
+        child([sys.executable, "-c", CONNECTING_APP, str(raw.port)]) as proc,
+    ):
+        assert proc.stdout is not None
+        assert read_line(proc.stdout) == b"connecting\n"
+        raw.connections.get(timeout=TIMEOUT)  # connect() waits in the handshake now
+        eventlet.sleep(0.2)
+        got, err = ended_by(proc, signal.SIGINT)
     assert got in {-signal.SIGINT, 130}, err
     assert b"KeyboardInterrupt" in err, err
     assert b"RuntimeError" not in err, err

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import eventlet
@@ -134,26 +136,44 @@ def test_leaving_a_with_block_loses_nothing_while_the_server_keeps_talking() -> 
     assert client.stats.messages_sent == 2000
 
 
-def test_close_with_drain_stops_waiting_for_the_server_at_its_timeout(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def tiny_window_listener() -> socket.socket:
+    """A listener on 127.0.0.1 whose connections have a 4 KiB receive buffer (a tiny window)."""
     listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a tiny window
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     listener.bind(("127.0.0.1", 0))
     listener.listen()
+    return listener
+
+
+@contextlib.contextmanager
+def unacknowledged() -> Iterator[greenclient.GreenClient]:
+    """A client whose 200,000 written bytes a server that never reads has not acknowledged.
+
+    They are in the kernel (``flush()`` returned), so only the linger of
+    ``close(drain=True)`` still waits for them.
+    """
+    listener = tiny_window_listener()
     client = greenclient.connect("127.0.0.1", listener.getsockname()[1])
     server_side, _ = listener.accept()  # never reads
     try:
         client.send("x" * 200_000)
-        client.flush(timeout=10)  # in the kernel, not acknowledged by the server
+        client.flush(timeout=10)
+        yield client
+    finally:
+        client.close()
+        server_side.close()
+        listener.close()
+
+
+def test_close_with_drain_stops_waiting_for_the_server_at_its_timeout(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with unacknowledged() as client:
         started = time.monotonic()
         client.close(drain=True, timeout=0.5)
         assert time.monotonic() - started < 10  # bounded by the timeout, not hanging
         assert client.closed
         assert "not yet acknowledged by the peer" in caplog.text
-    finally:
-        server_side.close()
-        listener.close()
 
 
 def test_send_timeout_bounds_the_wait_for_room() -> None:
@@ -254,53 +274,40 @@ def test_senders_waiting_for_room_go_out_in_call_order() -> None:
 def test_close_with_drain_from_a_signal_handler_closes_at_once() -> None:
     # eventlet runs a signal handler in its hub, where nothing can wait: drain is
     # ignored there, rather than failing with "Cannot switch to MAINLOOP".
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a tiny window
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    client = greenclient.connect("127.0.0.1", listener.getsockname()[1])
-    server_side, _ = listener.accept()  # never reads
     outcome: list[str] = []
+    with unacknowledged() as client:
 
-    def on_signal(signum: int, frame: object) -> None:
+        def on_signal(signum: int, frame: object) -> None:
+            try:
+                client.close(drain=True, timeout=5)
+                outcome.append("closed")
+            except BaseException as exc:  # recorded for the assertion
+                outcome.append(f"{type(exc).__name__}: {exc}")
+
+        previous = signal.signal(signal.SIGUSR1, on_signal)
         try:
-            client.close(drain=True, timeout=5)
-            outcome.append("closed")
-        except BaseException as exc:  # recorded for the assertion
-            outcome.append(f"{type(exc).__name__}: {exc}")
+            real_threading = eventlet.patcher.original("threading")
+            real_time = eventlet.patcher.original("time")
 
-    previous = signal.signal(signal.SIGUSR1, on_signal)
-    try:
-        client.send("x" * 200_000)
-        client.flush(timeout=10)  # in the kernel, not acknowledged by the server
-        real_threading = eventlet.patcher.original("threading")
-        real_time = eventlet.patcher.original("time")
+            def signal_soon() -> None:
+                real_time.sleep(0.2)
+                os.kill(os.getpid(), signal.SIGUSR1)
 
-        def signal_soon() -> None:
-            real_time.sleep(0.2)
-            os.kill(os.getpid(), signal.SIGUSR1)
-
-        real_threading.Thread(target=signal_soon).start()
-        for _ in range(200):  # bounded: the signal comes after 0.2 s
-            if outcome:
-                break
-            eventlet.sleep(0.05)
-        assert outcome == ["closed"]
-        assert client.closed
-    finally:
-        signal.signal(signal.SIGUSR1, previous)
-        client.close()
-        server_side.close()
-        listener.close()
+            real_threading.Thread(target=signal_soon).start()
+            for _ in range(200):  # bounded: the signal comes after 0.2 s
+                if outcome:
+                    break
+                eventlet.sleep(0.05)
+            assert outcome == ["closed"]
+            assert client.closed
+        finally:
+            signal.signal(signal.SIGUSR1, previous)
 
 
 def test_leaving_a_with_block_drains_after_an_unreported_earlier_loss() -> None:
     # A frame lost with the first connection, never reported by flush(): leaving the
     # block must still deliver what was sent on the second connection.
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
+    listener = tiny_window_listener()
     counted: eventlet.queue.Queue[int] = eventlet.queue.Queue()
 
     def server() -> None:
@@ -330,38 +337,19 @@ def test_leaving_a_with_block_drains_after_an_unreported_earlier_loss() -> None:
 
 
 def test_a_second_close_with_drain_waits_as_the_first_does() -> None:
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    client = greenclient.connect("127.0.0.1", listener.getsockname()[1])
-    server_side, _ = listener.accept()  # never reads
-    try:
-        client.send("x" * 200_000)
-        client.flush(timeout=10)
+    with unacknowledged() as client:
         first = eventlet.spawn(client.close, drain=True, timeout=0.5)
         eventlet.sleep(0)  # the first close is lingering now
         assert not client.closed
         client.close(drain=True)  # returns when the first one's wait is over
         assert client.state is greenclient.ConnectionState.CLOSED
         first.wait()
-    finally:
-        server_side.close()
-        listener.close()
 
 
 def test_a_second_close_with_drain_keeps_to_its_own_timeout_and_a_plain_close_ends_the_wait() -> (
     None
 ):
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    client = greenclient.connect("127.0.0.1", listener.getsockname()[1])
-    server_side, _ = listener.accept()  # never reads
-    try:
-        client.send("x" * 200_000)
-        client.flush(timeout=10)
+    with unacknowledged() as client:
         first = eventlet.spawn(client.close, drain=True, timeout=None)  # would wait for ever
         eventlet.sleep(0.1)
         with eventlet.Timeout(10):  # a hang fails the test instead of stalling the suite
@@ -372,17 +360,11 @@ def test_a_second_close_with_drain_keeps_to_its_own_timeout_and_a_plain_close_en
             client.close()  # close now: the linger ends at its next check
             first.wait()
         assert client.closed
-    finally:
-        server_side.close()
-        listener.close()
 
 
 def _half_reading_server() -> tuple[socket.socket, Any]:
     """A listener whose one connection reads about 1 MB slowly, then stops reading."""
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
+    listener = tiny_window_listener()
 
     def serve() -> None:
         conn, _ = listener.accept()
@@ -423,15 +405,7 @@ def test_two_closes_with_drain_during_the_flush_both_wait_for_the_close() -> Non
 def test_close_with_drain_from_the_hub_ends_a_lingering_close() -> None:
     # From the hub nothing can wait: drain=True there is a plain close(), which ends
     # the wait of a close(drain=True, timeout=None) against a server that never reads.
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    client = greenclient.connect("127.0.0.1", listener.getsockname()[1])
-    server_side, _ = listener.accept()  # never reads
-    try:
-        client.send("x" * 200_000)
-        client.flush(timeout=10)
+    with unacknowledged() as client:
         first = eventlet.spawn(client.close, drain=True, timeout=None)
         eventlet.sleep(0.1)
         assert not first.dead
@@ -439,9 +413,6 @@ def test_close_with_drain_from_the_hub_ends_a_lingering_close() -> None:
         with eventlet.Timeout(10):
             first.wait()
         assert client.closed
-    finally:
-        server_side.close()
-        listener.close()
 
 
 @pytest.mark.parametrize(
